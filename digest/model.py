@@ -1,0 +1,113 @@
+"""The data that flows through the pipeline: articles in, editions out.
+
+Every stage takes and returns these frozen dataclasses, so a stage can be
+tested alone and nothing downstream can change what upstream produced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class ArticleSection:
+    """One headed part of an article; the first section may have no heading."""
+
+    heading: str
+    paragraphs: tuple[str, ...] = ()
+    bullets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Article:
+    """A collected article, reduced to plain text in our own model."""
+
+    id: str
+    title: str
+    url: str
+    standfirst: str = ""
+    sections: tuple[ArticleSection, ...] = ()
+    source: str = ""
+    author: str = ""
+    published: datetime | None = None
+
+    @property
+    def text(self) -> str:
+        """All paragraphs and bullets, in order, one block per line."""
+        blocks: list[str] = []
+        for section in self.sections:
+            blocks.extend(section.paragraphs)
+            blocks.extend(section.bullets)
+        return "\n".join(blocks)
+
+
+@dataclass(frozen=True)
+class KeyPoint:
+    """The one sentence (or short bullet list) chosen for an article section."""
+
+    heading: str
+    text: str = ""
+    bullets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What the summariser says about one article."""
+
+    sentences: tuple[str, ...] = ()
+    key_points: tuple[KeyPoint, ...] = ()
+
+
+@dataclass(frozen=True)
+class EditionArticle:
+    """An article as it appears in an edition: what the editor may change."""
+
+    id: str
+    title: str
+    url: str
+    standfirst: str = ""
+    source: str = ""
+    published: str = ""
+    summary: tuple[str, ...] = ()
+    key_points: tuple[KeyPoint, ...] = ()
+    rank: float = 0.0
+
+
+@dataclass(frozen=True)
+class EditionSection:
+    """A digest section (as configured) holding its chosen articles."""
+
+    key: str
+    title: str
+    articles: tuple[EditionArticle, ...] = ()
+
+
+@dataclass(frozen=True)
+class Edition:
+    """One issue of the digest, as built and as saved to edition.json."""
+
+    id: str
+    title: str
+    number: int
+    created: str
+    sections: tuple[EditionSection, ...] = ()
+
+    @property
+    def article_ids(self) -> tuple[str, ...]:
+        return tuple(a.id for s in self.sections for a in s.articles)
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """One row of the subscriber list, validated."""
+
+    email: str
+    name: str = ""
+    sections: frozenset[str] = field(default_factory=frozenset)
+    status: str = "active"
+    line: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
