@@ -111,3 +111,44 @@ class Subscriber:
     @property
     def active(self) -> bool:
         return self.status == "active"
+
+
+def article_to_dict(article: Article) -> dict[str, object]:
+    """A JSON-ready form of an article, for the store."""
+    return {
+        "id": article.id,
+        "title": article.title,
+        "url": article.url,
+        "standfirst": article.standfirst,
+        "source": article.source,
+        "author": article.author,
+        "published": article.published.isoformat() if article.published else None,
+        "sections": [
+            {"heading": s.heading, "paragraphs": list(s.paragraphs), "bullets": list(s.bullets)}
+            for s in article.sections
+        ],
+    }
+
+
+def article_from_dict(data: dict[str, object]) -> Article:
+    """The inverse of article_to_dict."""
+    published = data.get("published")
+    sections = data.get("sections") or []
+    assert isinstance(sections, list)
+    return Article(
+        id=str(data["id"]),
+        title=str(data["title"]),
+        url=str(data["url"]),
+        standfirst=str(data.get("standfirst") or ""),
+        source=str(data.get("source") or ""),
+        author=str(data.get("author") or ""),
+        published=datetime.fromisoformat(str(published)) if published else None,
+        sections=tuple(
+            ArticleSection(
+                str(s.get("heading", "")),
+                tuple(str(p) for p in s.get("paragraphs", [])),
+                tuple(str(b) for b in s.get("bullets", [])),
+            )
+            for s in sections
+        ),
+    )

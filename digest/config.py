@@ -1,0 +1,250 @@
+"""Settings: defaults, then digest.toml, then the environment, then flags.
+
+Loaded and validated once by the CLI and passed down; no other module reads
+the environment. An invalid value is a ConfigError that names the setting.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+from digest.errors import ConfigError
+
+SECURITY_MODES = ("starttls", "ssl", "none")
+
+
+@dataclass(frozen=True)
+class SectionConfig:
+    """A digest section: its sources and how many articles it may hold."""
+
+    key: str
+    title: str
+    sources: tuple[str, ...] = ()
+    limit: int = 5
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs to know, validated."""
+
+    title: str = "The Digest"
+    timezone: str = "UTC"
+    schedule: str = "0 7 * * *"
+    language: str = "en"
+    sections: tuple[SectionConfig, ...] = ()
+    smtp_host: str = ""
+    smtp_port: int = 0
+    smtp_user: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_security: str = "starttls"
+    smtp_timeout: float = 30.0
+    from_addr: str = "Digest <digest@localhost>"
+    subscribers: Path = Path("subscribers.example.csv")
+    database: Path = Path("digest.db")
+    outbox: Path = Path("outbox")
+    base_url: str = "http://127.0.0.1:8025"
+    secret_key: str = field(default="", repr=False)
+    templates: Path | None = None
+    summary_sentences: int = 2
+    config_path: Path | None = None
+
+    @property
+    def effective_smtp_port(self) -> int:
+        """The port to dial: the explicit one, or the usual one for the mode."""
+        if self.smtp_port:
+            return self.smtp_port
+        return {"ssl": 465, "starttls": 587, "none": 25}[self.smtp_security]
+
+    @property
+    def list_domain(self) -> str:
+        """The domain part of the sender, used for Message-ID and List-Id."""
+        address = self.from_addr.rsplit("<", 1)[-1].rstrip(">").strip()
+        return address.rsplit("@", 1)[-1] or "localhost"
+
+
+def _as_int(value: str) -> int:
+    return int(str(value).strip())
+
+
+def _as_float(value: str) -> float:
+    return float(str(value).strip())
+
+
+def _as_str(value: str) -> str:
+    return str(value).strip()
+
+
+def _as_path(value: str) -> Path:
+    return Path(str(value).strip()).expanduser()
+
+
+def _as_security(value: str) -> str:
+    mode = str(value).strip().lower()
+    if mode not in SECURITY_MODES:
+        raise ValueError(f"must be one of {', '.join(SECURITY_MODES)}")
+    return mode
+
+
+def _as_timezone(value: str) -> str:
+    name = str(value).strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as e:
+        raise ValueError("is not an IANA time zone such as Europe/Berlin") from e
+    return name
+
+
+def _as_port(value: str) -> int:
+    port = _as_int(value)
+    if not 0 <= port <= 65535:
+        raise ValueError("must be between 1 and 65535")
+    return port
+
+
+def _as_positive(value: str) -> int:
+    number = _as_int(value)
+    if number < 1:
+        raise ValueError("must be 1 or more")
+    return number
+
+
+# setting name -> (environment variable, parser). digest.toml uses the setting
+# name as key in its [digest] table; flags use it too.
+SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "title": ("DIGEST_TITLE", _as_str),
+    "timezone": ("DIGEST_TIMEZONE", _as_timezone),
+    "schedule": ("DIGEST_SCHEDULE", _as_str),
+    "language": ("DIGEST_LANGUAGE", _as_str),
+    "smtp_host": ("DIGEST_SMTP_HOST", _as_str),
+    "smtp_port": ("DIGEST_SMTP_PORT", _as_port),
+    "smtp_user": ("DIGEST_SMTP_USER", _as_str),
+    "smtp_password": ("DIGEST_SMTP_PASSWORD", str),
+    "smtp_security": ("DIGEST_SMTP_SECURITY", _as_security),
+    "smtp_timeout": ("DIGEST_SMTP_TIMEOUT", _as_float),
+    "from_addr": ("DIGEST_FROM", _as_str),
+    "subscribers": ("DIGEST_SUBSCRIBERS", _as_path),
+    "database": ("DIGEST_DATABASE", _as_path),
+    "outbox": ("DIGEST_OUTBOX", _as_path),
+    "base_url": ("DIGEST_BASE_URL", _as_str),
+    "secret_key": ("DIGEST_SECRET_KEY", str),
+    "templates": ("DIGEST_TEMPLATES", _as_path),
+    "summary_sentences": ("DIGEST_SUMMARY_SENTENCES", _as_positive),
+}
+
+SECRETS = frozenset({"smtp_password", "secret_key"})
+
+
+def load_settings(
+    config_path: Path | None = None,
+    env_file: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Read every layer in order of precedence and validate the result.
+
+    `environ` defaults to the process environment merged over `env_file`
+    (`.env` in the working directory when it exists); tests pass their own.
+    """
+    path = config_path or _default_config()
+    toml = _read_toml(path) if path else {}
+    values: dict[str, Any] = {}
+    for name, raw in toml.get("digest", {}).items():
+        values[name] = _parse(name, raw, f"{path} [digest]")
+    env = dict(environ) if environ is not None else _environment(env_file)
+    for name, (var, _parser) in SPEC.items():
+        if env.get(var, "") != "":
+            values[name] = _parse(name, env[var], f"environment variable {var}")
+    for name, raw in (overrides or {}).items():
+        if raw is not None:
+            values[name] = _parse(name, raw, f"command-line option --{name.replace('_', '-')}")
+    base = path.parent if path else Path.cwd()
+    sections = _sections(toml.get("sections", []), base, path)
+    return _finish(Settings(**values, sections=sections, config_path=path))
+
+
+def _default_config() -> Path | None:
+    candidate = Path("digest.toml")
+    return candidate if candidate.is_file() else None
+
+
+def _environment(env_file: Path | None) -> dict[str, str]:
+    file = env_file or Path(".env")
+    merged: dict[str, str] = {}
+    if file.is_file():
+        merged.update({k: v or "" for k, v in dotenv_values(file).items()})
+    elif env_file is not None:
+        raise ConfigError(f"env file {env_file} does not exist; check the --env-file path")
+    merged.update(os.environ)
+    return merged
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as e:
+        raise ConfigError(f"config file {path} does not exist; check --config") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {path} is not valid TOML: {e}") from e
+
+
+def _parse(name: str, raw: Any, origin: str) -> Any:
+    if name not in SPEC:
+        known = ", ".join(sorted(SPEC))
+        raise ConfigError(f"unknown setting {name!r} in {origin}; known settings: {known}")
+    var, parser = SPEC[name]
+    try:
+        return parser(raw)
+    except (ValueError, TypeError) as e:
+        shown = "<hidden>" if name in SECRETS else repr(raw)
+        raise ConfigError(f"setting {name} ({var}) from {origin}: {shown} {e}") from e
+
+
+def _sections(raw: Any, base: Path, path: Path | None) -> tuple[SectionConfig, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError(f"{path}: [[sections]] must be an array of tables")
+    sections = []
+    for index, table in enumerate(raw, start=1):
+        where = f"{path} section #{index}"
+        if not isinstance(table, dict) or not table.get("key"):
+            raise ConfigError(f"{where}: every [[sections]] entry needs a 'key'")
+        sources = table.get("sources", [])
+        if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
+            raise ConfigError(f"{where}: 'sources' must be a list of paths or URLs")
+        limit = table.get("limit", 5)
+        if not isinstance(limit, int) or limit < 1:
+            raise ConfigError(f"{where}: 'limit' must be a whole number of 1 or more")
+        resolved = tuple(_resolve_source(s, base) for s in sources)
+        title = str(table.get("title") or table["key"])
+        sections.append(SectionConfig(str(table["key"]), title, resolved, limit))
+    return tuple(sections)
+
+
+def _resolve_source(source: str, base: Path) -> str:
+    if "://" in source:
+        return source
+    candidate = Path(source).expanduser()
+    return str(candidate if candidate.is_absolute() else base / candidate)
+
+
+def _finish(settings: Settings) -> Settings:
+    keys = [s.key for s in settings.sections]
+    duplicates = sorted({k for k in keys if keys.count(k) > 1})
+    if duplicates:
+        raise ConfigError(f"section keys must be unique; repeated: {', '.join(duplicates)}")
+    if settings.smtp_user and not settings.smtp_password:
+        raise ConfigError("DIGEST_SMTP_USER is set but DIGEST_SMTP_PASSWORD is empty; set both")
+    return settings
+
+
+def setting_names() -> list[str]:
+    """Every setting a user can set, for help texts and the README check."""
+    return [f.name for f in fields(Settings) if f.name in SPEC]

@@ -1,0 +1,247 @@
+"""The one SQLite file: collected articles, editions, the delivery ledger and
+suppressions. Small functions with their SQL in them; no ORM.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from digest.errors import StoreError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS articles (
+    id TEXT PRIMARY KEY,
+    section TEXT NOT NULL,
+    url TEXT NOT NULL,
+    title TEXT NOT NULL,
+    body TEXT NOT NULL,
+    collected_at TEXT NOT NULL,
+    sent_edition TEXT
+);
+CREATE INDEX IF NOT EXISTS articles_unsent ON articles(section, sent_edition);
+CREATE TABLE IF NOT EXISTS editions (
+    id TEXT PRIMARY KEY,
+    number INTEGER NOT NULL,
+    title TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    edition_id TEXT NOT NULL,
+    email TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_reply TEXT NOT NULL DEFAULT '',
+    message_id TEXT NOT NULL DEFAULT '',
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (edition_id, email)
+);
+CREATE INDEX IF NOT EXISTS deliveries_status ON deliveries(edition_id, status);
+CREATE TABLE IF NOT EXISTS suppressions (
+    email TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+"""
+
+# Ledger states. 'sent', 'bounced' and 'failed' are final for an edition.
+PENDING, SENDING, SENT, DEFERRED, BOUNCED, FAILED = (
+    "pending",
+    "sending",
+    "sent",
+    "deferred",
+    "bounced",
+    "failed",
+)
+FINAL_STATES = (SENT, BOUNCED, FAILED)
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (and create or upgrade) the database; WAL so readers never block."""
+    try:
+        if path.parent and not path.parent.exists():
+            path.parent.mkdir(parents=True)
+        db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(SCHEMA)
+    except (sqlite3.Error, OSError) as e:
+        raise StoreError(f"cannot open the database {path}: {e}; check DIGEST_DATABASE") from e
+    db.row_factory = sqlite3.Row
+    return db
+
+
+def add_article(
+    db: sqlite3.Connection, article_id: str, section: str, url: str, title: str, body: str
+) -> bool:
+    """Record a collected article; False when it was already known."""
+    cursor = db.execute(
+        "INSERT OR IGNORE INTO articles (id, section, url, title, body, collected_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (article_id, section, url, title, body, now()),
+    )
+    return cursor.rowcount == 1
+
+
+def known_article(db: sqlite3.Connection, article_id: str) -> bool:
+    row = db.execute("SELECT 1 FROM articles WHERE id = ?", (article_id,)).fetchone()
+    return row is not None
+
+
+def unsent_articles(db: sqlite3.Connection, section: str) -> list[str]:
+    """Bodies of articles collected for a section and not yet in a sent edition."""
+    rows = db.execute(
+        "SELECT body FROM articles WHERE section = ? AND sent_edition IS NULL"
+        " ORDER BY collected_at, id",
+        (section,),
+    )
+    return [row["body"] for row in rows]
+
+
+def mark_articles_sent(db: sqlite3.Connection, edition_id: str, ids: Iterable[str]) -> None:
+    db.executemany(
+        "UPDATE articles SET sent_edition = ? WHERE id = ? AND sent_edition IS NULL",
+        [(edition_id, i) for i in ids],
+    )
+
+
+def save_edition(
+    db: sqlite3.Connection, edition_id: str, number: int, title: str, body: str
+) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO editions (id, number, title, created_at, body)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (edition_id, number, title, now(), body),
+    )
+
+
+def edition_body(db: sqlite3.Connection, edition_id: str) -> str | None:
+    row = db.execute("SELECT body FROM editions WHERE id = ?", (edition_id,)).fetchone()
+    return None if row is None else str(row["body"])
+
+
+def next_edition_number(db: sqlite3.Connection) -> int:
+    row = db.execute("SELECT COALESCE(MAX(number), 0) + 1 AS n FROM editions").fetchone()
+    return int(row["n"])
+
+
+def unfinished_edition(db: sqlite3.Connection) -> str | None:
+    """The newest edition whose ledger still has rows to deliver, if any."""
+    row = db.execute(
+        "SELECT e.id FROM editions e JOIN deliveries d ON d.edition_id = e.id"
+        " WHERE d.status IN (?, ?) ORDER BY e.number DESC LIMIT 1",
+        (PENDING, SENDING),
+    ).fetchone()
+    return None if row is None else str(row["id"])
+
+
+def recent_editions(db: sqlite3.Connection, limit: int = 10) -> list[sqlite3.Row]:
+    return list(
+        db.execute(
+            "SELECT id, number, title, created_at FROM editions ORDER BY number DESC LIMIT ?",
+            (limit,),
+        )
+    )
+
+
+def ledger_counts(db: sqlite3.Connection, edition_id: str) -> dict[str, int]:
+    rows = db.execute(
+        "SELECT status, COUNT(*) AS n FROM deliveries WHERE edition_id = ? GROUP BY status",
+        (edition_id,),
+    )
+    return {row["status"]: int(row["n"]) for row in rows}
+
+
+def ledger_status(db: sqlite3.Connection, edition_id: str, email: str) -> str | None:
+    row = db.execute(
+        "SELECT status FROM deliveries WHERE edition_id = ? AND email = ?",
+        (edition_id, email),
+    ).fetchone()
+    return None if row is None else str(row["status"])
+
+
+def claim_deliveries(
+    db: sqlite3.Connection, edition_id: str, entries: Iterable[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """Write pending rows for (email, message_id) pairs new to the ledger and
+    return the pairs still to deliver (new, pending, sending or deferred)."""
+    batch = list(entries)
+    stamp = now()
+    db.execute("BEGIN")
+    try:
+        db.executemany(
+            "INSERT OR IGNORE INTO deliveries (edition_id, email, status, message_id,"
+            " updated_at) VALUES (?, ?, ?, ?, ?)",
+            [(edition_id, email, PENDING, mid, stamp) for email, mid in batch],
+        )
+        todo = [pair for pair in batch if _open_row(db, edition_id, pair[0])]
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return todo
+
+
+def _open_row(db: sqlite3.Connection, edition_id: str, email: str) -> bool:
+    return ledger_status(db, edition_id, email) not in FINAL_STATES
+
+
+def record_result(
+    db: sqlite3.Connection, edition_id: str, results: Iterable[tuple[str, str, str]]
+) -> None:
+    """Store (email, status, server reply) outcomes in one transaction."""
+    stamp = now()
+    db.executemany(
+        "UPDATE deliveries SET status = ?, last_reply = ?, updated_at = ?,"
+        " attempts = attempts + 1 WHERE edition_id = ? AND email = ?",
+        [(status, reply, stamp, edition_id, email) for email, status, reply in results],
+    )
+
+
+def mark_sending(db: sqlite3.Connection, edition_id: str, emails: Iterable[str]) -> None:
+    db.executemany(
+        "UPDATE deliveries SET status = ?, updated_at = ? WHERE edition_id = ? AND email = ?",
+        [(SENDING, now(), edition_id, email) for email in emails],
+    )
+
+
+def suppress(db: sqlite3.Connection, email: str, reason: str) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO suppressions (email, reason, created_at) VALUES (?, ?, ?)",
+        (email.lower(), reason, now()),
+    )
+
+
+def suppressed(db: sqlite3.Connection) -> Iterator[str]:
+    for row in db.execute("SELECT email FROM suppressions"):
+        yield str(row["email"])
+
+
+def is_suppressed(db: sqlite3.Connection, email: str) -> bool:
+    row = db.execute("SELECT 1 FROM suppressions WHERE email = ?", (email.lower(),)).fetchone()
+    return row is not None
+
+
+def reset_pending(db: sqlite3.Connection, edition_id: str, emails: Iterable[str]) -> None:
+    db.executemany(
+        "UPDATE deliveries SET status = ?, updated_at = ? WHERE edition_id = ? AND email = ?",
+        [(PENDING, now(), edition_id, email) for email in emails],
+    )
+
+
+def generated_secret(db: sqlite3.Connection) -> bytes:
+    """A random signing key kept in the database, for when none is configured."""
+    db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    row = db.execute("SELECT value FROM meta WHERE key = 'secret'").fetchone()
+    if row is None:
+        db.execute("INSERT OR IGNORE INTO meta VALUES ('secret', ?)", (secrets.token_hex(32),))
+        row = db.execute("SELECT value FROM meta WHERE key = 'secret'").fetchone()
+    return bytes.fromhex(str(row["value"]))

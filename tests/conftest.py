@@ -1,0 +1,64 @@
+"""Shared fixtures: a real SMTP server, a project folder with samples and config."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from digest.config import Settings, load_settings
+from tests.smtp_server import PortZeroController, RecordingHandler
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[PortZeroController, RecordingHandler]]:
+    handler = RecordingHandler()
+    controller = PortZeroController(handler, hostname="127.0.0.1", port=0)
+    controller.start()
+    try:
+        yield controller, handler
+    finally:
+        controller.stop()
+
+
+SUBSCRIBERS = """email,name,sections,status
+ada@example.org,Ada Lovelace,,active
+grace@example.org,Grace Hopper,technology,active
+alan@example.org,Alan Turing,,unsubscribed
+not-an-address,Broken Row,,active
+edsger@example.org,Edsger Dijkstra,science,active
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the sample configuration and articles in a temporary folder."""
+    shutil.copytree(ROOT / "samples", tmp_path / "samples")
+    shutil.copy(ROOT / "digest.toml", tmp_path / "digest.toml")
+    (tmp_path / "subscribers.csv").write_text(SUBSCRIBERS, encoding="utf-8")
+    return tmp_path
+
+
+def settings_for(project: Path, **env: str) -> Settings:
+    """Settings as the CLI would load them, with an explicit environment."""
+    base = {
+        "DIGEST_DATABASE": str(project / "digest.db"),
+        "DIGEST_SUBSCRIBERS": str(project / "subscribers.csv"),
+        "DIGEST_OUTBOX": str(project / "outbox"),
+        "DIGEST_FROM": "The Sample Digest <digest@example.org>",
+        "DIGEST_SECRET_KEY": "test-secret",
+        "DIGEST_BASE_URL": "https://digest.example.org",
+    }
+    return load_settings(project / "digest.toml", environ={**base, **env})
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cwd(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No test may pick up the repository's digest.toml or .env by accident."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))

@@ -1,0 +1,92 @@
+"""The command line: help everywhere, and the commands end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from digest.cli import main
+from tests.conftest import ROOT
+
+COMMANDS = sorted(main.commands)
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_command_has_help_with_an_example(name: str) -> None:
+    result = CliRunner().invoke(main, [name, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Example:" in result.output
+
+
+def test_group_help_lists_commands() -> None:
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for name in ("collect", "build", "send", "status"):
+        assert name in result.output
+
+
+def cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env["DIGEST_SUBSCRIBERS"] = "subscribers.csv"
+    env["DIGEST_SECRET_KEY"] = "cli-test"
+    return subprocess.run(
+        [sys.executable, "-m", "digest", *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_python_m_digest_send_then_status(project: Path) -> None:
+    sent = cli(project, "send")
+    assert sent.returncode == 0, sent.stderr
+    assert "Sent edition" in sent.stdout and "3 sent" in sent.stdout
+    assert "outbox" in sent.stdout
+    assert "subscribers.csv:5" in sent.stderr
+    status = cli(project, "status", "--json")
+    rows = json.loads(status.stdout)
+    assert rows[0]["deliveries"] == {"sent": 3}
+    again = cli(project, "send")
+    assert "Nothing new" in again.stdout
+
+
+def test_build_with_source_writes_three_files(project: Path) -> None:
+    result = cli(project, "build", "--source", "samples/science", "--out", "built")
+    assert result.returncode == 0, result.stderr
+    edition = json.loads((project / "built" / "edition.json").read_text())
+    assert len(edition["sections"][0]["articles"]) == 3
+    assert (project / "built" / "digest.html").read_text().startswith("<!doctype html>")
+    assert "City Trees Cool Streets" in (project / "built" / "digest.txt").read_text()
+    assert not (project / "digest.db").exists() or cli(project, "status").returncode == 0
+
+
+def test_invalid_setting_is_one_line_and_non_zero(project: Path) -> None:
+    env_file = project / "bad.env"
+    env_file.write_text("DIGEST_SMTP_SECURITY=tls\n")
+    result = cli(project, "--env-file", "bad.env", "status")
+    assert result.returncode != 0
+    assert "DIGEST_SMTP_SECURITY" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_dry_run_sends_nothing(project: Path) -> None:
+    result = cli(project, "send", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["counts"]["to_send"] == 3
+    assert not (project / "outbox").exists()
+
+
+def test_root_has_the_example_subscribers() -> None:
+    assert (ROOT / "subscribers.example.csv").read_text().startswith("email,name,sections,status")
+    assert isinstance(main, click.Group)

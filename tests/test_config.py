@@ -1,0 +1,87 @@
+"""Settings: precedence, validation, secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from digest.config import load_settings
+from digest.errors import ConfigError
+
+
+def write_config(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "digest.toml"
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def test_precedence_defaults_toml_env_flags(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path, '[digest]\ntitle = "From TOML"\nsmtp_port = 2525\noutbox = "toml-box"\n'
+    )
+    defaults = load_settings(None, environ={})
+    assert defaults.title == "The Digest"
+    from_toml = load_settings(config, environ={})
+    assert from_toml.title == "From TOML" and from_toml.smtp_port == 2525
+    env = {"DIGEST_SMTP_PORT": "2626", "DIGEST_OUTBOX": "env-box"}
+    from_env = load_settings(config, environ=env)
+    assert from_env.smtp_port == 2626 and from_env.outbox == Path("env-box")
+    from_flags = load_settings(config, environ=env, overrides={"outbox": "flag-box"})
+    assert from_flags.outbox == Path("flag-box") and from_flags.title == "From TOML"
+
+
+def test_env_file_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env_file = tmp_path / "custom.env"
+    env_file.write_text("DIGEST_FROM=Env File <env@example.org>\n")
+    monkeypatch.delenv("DIGEST_FROM", raising=False)
+    assert load_settings(None, env_file=env_file).from_addr == "Env File <env@example.org>"
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"DIGEST_SMTP_PORT": "abc"}, "DIGEST_SMTP_PORT"),
+        ({"DIGEST_SMTP_PORT": "70000"}, "DIGEST_SMTP_PORT"),
+        ({"DIGEST_SMTP_SECURITY": "tls"}, "DIGEST_SMTP_SECURITY"),
+        ({"DIGEST_TIMEZONE": "Mars/Olympus"}, "DIGEST_TIMEZONE"),
+    ],
+)
+def test_invalid_value_names_the_setting(env: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        load_settings(None, environ=env)
+
+
+def test_unknown_toml_setting_is_an_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "[digest]\ntitel = 'typo'\n")
+    with pytest.raises(ConfigError, match="titel"):
+        load_settings(config, environ={})
+
+
+def test_sections_resolve_paths_relative_to_config(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path,
+        '[[sections]]\nkey = "a"\nsources = ["articles", '
+        '"https://example.org/feed.xml"]\nlimit = 3\n',
+    )
+    section = load_settings(config, environ={}).sections[0]
+    assert section.sources == (str(tmp_path / "articles"), "https://example.org/feed.xml")
+    assert section.limit == 3 and section.title == "a"
+
+
+def test_password_never_in_repr_or_errors() -> None:
+    settings = load_settings(
+        None, environ={"DIGEST_SMTP_USER": "u", "DIGEST_SMTP_PASSWORD": "hunter2-secret"}
+    )
+    assert "hunter2-secret" not in repr(settings)
+    assert settings.smtp_password == "hunter2-secret"
+
+
+def test_user_without_password_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="DIGEST_SMTP_PASSWORD"):
+        load_settings(None, environ={"DIGEST_SMTP_USER": "u"})
+
+
+def test_missing_config_file_is_clear(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "missing.toml", environ={})

@@ -1,0 +1,104 @@
+"""The file source: plain-text and Markdown articles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from digest.errors import SourceError
+from digest.sources import read_source
+from digest.sources.files import is_heading, read_article
+
+PLAIN = """
+Rivers Return to the City
+Engineers are uncovering streams that were buried under streets a century ago.
+Under the Pavement
+Many cities hid their small rivers in pipes. Now some are opening them again.
+A second paragraph follows here.
+What It Brings
+- Cooler air in summer.
+- Room for floods to spread.
+Costs and Doubts
+Opening a river is expensive, and it takes road space.
+"""
+
+
+def test_plain_text_keeps_title_standfirst_sections_and_bullets(tmp_path: Path) -> None:
+    path = tmp_path / "rivers.txt"
+    path.write_text(PLAIN, encoding="utf-8")
+    article = read_article(path)
+    assert article.title == "Rivers Return to the City"
+    assert article.standfirst.startswith("Engineers are uncovering")
+    assert [s.heading for s in article.sections] == [
+        "Under the Pavement",
+        "What It Brings",
+        "Costs and Doubts",
+    ]
+    assert article.sections[0].paragraphs == (
+        "Many cities hid their small rivers in pipes. Now some are opening them again.",
+        "A second paragraph follows here.",
+    )
+    assert article.sections[1].bullets == ("Cooler air in summer.", "Room for floods to spread.")
+    assert article.url.startswith("file://")
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("Why This Visit Matters", True),
+        ("It was a long day.", False),
+        ("- a bullet", False),
+        ("“We stand at a crossroads,” Lee said", True),
+        ("word " * 20, False),
+    ],
+)
+def test_heading_rule(line: str, expected: bool) -> None:
+    assert is_heading(line) is expected
+
+
+def test_markdown_front_matter_and_sections(tmp_path: Path) -> None:
+    path = tmp_path / "a.md"
+    path.write_text(
+        "---\ntitle: Hello *World*\nurl: https://example.org/a\ndate: 2026-01-02\n"
+        "author: Kim\n---\n\nThe standfirst.\n\n## One\n\nFirst **bold** [link](https://x.org) "
+        "para.\n\n- item a\n* item b\n\n## Two\n\nSecond.\n",
+        encoding="utf-8",
+    )
+    article = read_article(path)
+    assert article.title == "Hello *World*"
+    assert article.url == "https://example.org/a"
+    assert article.author == "Kim"
+    assert article.published is not None and article.published.year == 2026
+    assert article.standfirst == "The standfirst."
+    assert article.sections[0].paragraphs == ("First bold link para.",)
+    assert article.sections[0].bullets == ("item a", "item b")
+    assert article.sections[1].heading == "Two"
+
+
+def test_markdown_title_from_heading(tmp_path: Path) -> None:
+    path = tmp_path / "b.md"
+    path.write_text("# From the heading\n\nLead.\n\n## Part\n\nBody.\n", encoding="utf-8")
+    assert read_article(path).title == "From the heading"
+
+
+def test_undecodable_file_is_skipped_and_named(tmp_path: Path) -> None:
+    (tmp_path / "good.txt").write_text("Good title\nStandfirst.\nBody text here.\n")
+    (tmp_path / "bad.txt").write_bytes(b"Title\n\xff\xfe broken \x80 bytes\n")
+    articles, problems = read_source(str(tmp_path))
+    assert [a.title for a in articles] == ["Good title"]
+    assert len(problems) == 1
+    assert "bad.txt" in problems[0].message and "UTF-8" in problems[0].message
+
+
+def test_missing_source_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    articles, problems = read_source(str(tmp_path / "nope"))
+    assert articles == []
+    assert "no such file or folder" in problems[0].message
+
+
+def test_bad_front_matter_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.md"
+    path.write_text("---\ntitle: [unclosed\n---\nBody\n", encoding="utf-8")
+    with pytest.raises(SourceError, match=r"c\.md"):
+        read_article(path)

@@ -1,0 +1,97 @@
+"""Rendering: hostile content checked on the compiled HTML, and the text twin."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from pathlib import Path
+
+from digest.model import Edition, EditionArticle, EditionSection, KeyPoint
+from digest.render import compile_edition, personalize, safe_url
+from tests.conftest import settings_for
+
+HOSTILE_TITLE = '"><script>alert(1)</script><img src=x onerror=alert(2)>'
+
+
+def hostile_edition() -> Edition:
+    articles = (
+        EditionArticle(
+            "1",
+            HOSTILE_TITLE,
+            "javascript:alert(3)",
+            summary=("Fine <b>bold</b> \ue000name\ue001 text.",),
+            key_points=(KeyPoint('Head" onmouseover="x', "Point."),),
+        ),
+        EditionArticle("2", "Emoji 😀 中文 עברית", 'https://example.org/a"onmouseover="alert(4)'),
+        EditionArticle("3", "Data link", "data:text/html,<script>alert(5)</script>"),
+    )
+    return Edition(
+        "2026-01-01T0700", "T", 1, "2026-01-01T07:00", (EditionSection("s", "S", articles),)
+    )
+
+
+class TagCollector(HTMLParser):
+    """Every start tag and its attributes, as a browser's parser sees them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, list[tuple[str, str | None]]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, attrs))
+
+
+def parse_tags(html: str) -> list[tuple[str, list[tuple[str, str | None]]]]:
+    collector = TagCollector()
+    collector.feed(html)
+    return collector.tags
+
+
+def test_hostile_content_never_becomes_markup(project: Path) -> None:
+    compiled = compile_edition(hostile_edition(), settings_for(project))
+    html, text = personalize(
+        compiled,
+        {
+            "name": "<b>Eve</b>",
+            "email": "e@x.org",
+            "unsubscribe_url": "https://u",
+            "preferences_url": "#",
+        },
+    )
+    tags = parse_tags(html)
+    assert "script" not in {tag for tag, _ in tags}
+    assert "img" not in {tag for tag, _ in tags}
+    attributes = [(name, value or "") for _, attrs in tags for name, value in attrs]
+    assert not [name for name, _ in attributes if name.startswith("on")]
+    links = [value for name, value in attributes if name == "href"]
+    assert all(v.startswith(("https://", "http://", "#")) for v in links), links
+    assert "javascript:" not in html and "data:text" not in html
+    assert "&lt;b&gt;Eve&lt;/b&gt;" in html
+    assert "Emoji 😀 中文 עברית" in html and "Emoji 😀 中文 עברית" in text
+    # A source cannot open a personal slot of its own.
+    assert text.count("<b>Eve</b>") == 1
+
+
+def test_safe_url_keeps_only_http_links() -> None:
+    assert safe_url("https://example.org/a?b=1") == "https://example.org/a?b=1"
+    assert safe_url("JAVASCRIPT:alert(1)") == "#"
+    assert safe_url("file:///etc/passwd") == "#"
+    assert '"' not in safe_url('https://x.org/"><b>')
+
+
+def test_text_twin_wraps_at_72_columns(project: Path) -> None:
+    long_summary = ("word " * 60).strip() + "."
+    edition = Edition(
+        "e",
+        "T",
+        1,
+        "2026-01-01T07:00",
+        (
+            EditionSection(
+                "s",
+                "S",
+                (EditionArticle("1", "A title", "https://example.org/x", summary=(long_summary,)),),
+            ),
+        ),
+    )
+    _, text = personalize(compile_edition(edition, settings_for(project)), {})
+    assert max(len(line) for line in text.splitlines()) <= 72

@@ -1,0 +1,170 @@
+"""The main job end to end, against a real SMTP server and a real Maildir."""
+
+from __future__ import annotations
+
+import mailbox
+import socket
+from pathlib import Path
+
+import pytest
+
+from digest import job, store
+from digest.edition import load_edition, save_edition
+from digest.errors import DeliveryError
+from tests.conftest import settings_for
+from tests.smtp_server import PortZeroController, RecordingHandler
+
+ACTIVE = {"ada@example.org", "grace@example.org", "edsger@example.org"}
+Server = tuple[PortZeroController, RecordingHandler]
+
+
+def smtp_env(controller: PortZeroController) -> dict[str, str]:
+    return {
+        "DIGEST_SMTP_HOST": "127.0.0.1",
+        "DIGEST_SMTP_PORT": str(controller.port),
+        "DIGEST_SMTP_SECURITY": "none",
+    }
+
+
+def test_smtp_send_reaches_every_active_subscriber_once(project: Path, smtp_server: Server) -> None:
+    controller, handler = smtp_server
+    result = job.send(settings_for(project, **smtp_env(controller)))
+    assert result.edition is not None
+    assert result.report.counts == {"sent": 3}
+    recipients = [rcpt for _, rcpts, _ in handler.messages for rcpt in rcpts]
+    assert sorted(recipients) == sorted(ACTIVE)
+    assert [e.line for e in result.row_errors] == [5]
+    assert "not-an-address" in result.row_errors[0].message
+
+
+def test_message_has_both_parts_and_the_right_headers(project: Path, smtp_server: Server) -> None:
+    controller, handler = smtp_server
+    job.send(settings_for(project, **smtp_env(controller)))
+    messages = {m["To"].addresses[0].addr_spec: m for m in handler.parsed()}
+    message = messages["ada@example.org"]
+    assert message.get_content_type() == "multipart/alternative"
+    assert message["From"].addresses[0].addr_spec == "digest@example.org"
+    assert message["Subject"].startswith("The Sample Digest #1")
+    assert message["Date"] and message["Message-ID"].endswith("@example.org>")
+    assert "https://digest.example.org/unsubscribe?token=" in message["List-Unsubscribe"]
+    assert "mailto:" in message["List-Unsubscribe"]
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert "Hello Ada Lovelace," in text
+    assert "Solid-State Batteries Leave the Lab for the Factory Floor" in text
+    assert "Solid-State Batteries Leave the Lab for the Factory Floor" in html
+    assert "TECHNOLOGY" in text and "SCIENCE" in text
+    assert "Trade" not in text  # only our samples, never the seed
+    ids = {m["Message-ID"] for m in messages.values()}
+    assert len(ids) == 3
+
+
+def test_second_send_of_the_same_edition_sends_nothing(
+    project: Path, smtp_server: Server, tmp_path: Path
+) -> None:
+    controller, handler = smtp_server
+    settings = settings_for(project, **smtp_env(controller))
+    first = job.send(settings)
+    assert first.edition is not None
+    edition_file = tmp_path / "edition.json"
+    save_edition(first.edition, edition_file)
+    again = job.send(settings, edition_file)
+    assert again.report.counts == {}
+    assert len(handler.messages) == 3
+    nothing_new = job.send(settings)
+    assert nothing_new.edition is None
+    assert len(handler.messages) == 3
+
+
+def test_maildir_is_the_default_without_smtp_host(project: Path) -> None:
+    settings = settings_for(project)
+    result = job.send(settings)
+    assert result.destination == f"Maildir {project / 'outbox'}"
+    box = mailbox.Maildir(project / "outbox", create=False)
+    recipients = sorted(message["To"].split("<")[-1].rstrip(">") for message in box)
+    assert recipients == sorted(ACTIVE)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_unreachable_server_leaves_rows_pending_for_a_later_send(
+    project: Path, smtp_server: Server
+) -> None:
+    dead = settings_for(
+        project,
+        DIGEST_SMTP_HOST="127.0.0.1",
+        DIGEST_SMTP_PORT=str(free_port()),
+        DIGEST_SMTP_SECURITY="none",
+    )
+    with pytest.raises(DeliveryError, match=r"cannot reach SMTP server 127\.0\.0\.1:\d+"):
+        job.send(dead)
+    db = store.connect(project / "digest.db")
+    edition_id = store.unfinished_edition(db)
+    assert edition_id is not None
+    assert store.ledger_counts(db, edition_id) == {"pending": 3}
+    db.close()
+    controller, _ = smtp_server
+    resumed = job.send(settings_for(project, **smtp_env(controller)))
+    assert resumed.resumed and resumed.edition is not None
+    assert resumed.edition.id == edition_id
+    assert resumed.report.counts == {"sent": 3}
+
+
+def test_edited_edition_file_is_sent_as_edited(
+    project: Path, smtp_server: Server, tmp_path: Path
+) -> None:
+    controller, handler = smtp_server
+    settings = settings_for(project, **smtp_env(controller))
+    built = job.build(settings, [], None, tmp_path / "out")
+    edition = load_edition(built.paths["edition"])
+    text = built.paths["edition"].read_text(encoding="utf-8")
+    first_summary = edition.sections[0].articles[0].summary[0]
+    built.paths["edition"].write_text(
+        text.replace(first_summary, "An editor rewrote this summary."), encoding="utf-8"
+    )
+    job.send(settings, built.paths["edition"])
+    bodies = {
+        m["To"].addresses[0].addr_spec: m.get_body(("plain",)).get_content()
+        for m in handler.parsed()
+    }
+    assert "An editor rewrote this summary." in bodies["ada@example.org"]
+    assert "An editor rewrote this summary." in bodies["grace@example.org"]
+
+
+def test_subscribers_get_only_their_sections(project: Path, smtp_server: Server) -> None:
+    controller, handler = smtp_server
+    job.send(settings_for(project, **smtp_env(controller)))
+    bodies = {
+        m["To"].addresses[0].addr_spec: m.get_body(("plain",)).get_content()
+        for m in handler.parsed()
+    }
+    assert "TECHNOLOGY" in bodies["ada@example.org"] and "SCIENCE" in bodies["ada@example.org"]
+    assert "TECHNOLOGY" in bodies["grace@example.org"]
+    assert "SCIENCE" not in bodies["grace@example.org"]
+    assert "TECHNOLOGY" not in bodies["edsger@example.org"]
+
+
+def test_test_send_goes_to_one_address_and_marks_nothing(
+    project: Path, smtp_server: Server
+) -> None:
+    controller, handler = smtp_server
+    settings = settings_for(project, **smtp_env(controller))
+    job.test_send(settings, "editor@example.org")
+    assert [rcpts for _, rcpts, _ in handler.messages] == [["editor@example.org"]]
+    result = job.send(settings)
+    assert result.report.counts == {"sent": 3}
+
+
+def test_refused_recipient_is_bounced_and_the_rest_sent(project: Path, smtp_server: Server) -> None:
+    controller, handler = smtp_server
+    handler.refuse["grace@example.org"] = "550 5.1.1 no such user"
+    result = job.send(settings_for(project, **smtp_env(controller)))
+    assert result.report.counts == {"sent": 2, "bounced": 1}
+    db = store.connect(project / "digest.db")
+    assert store.is_suppressed(db, "grace@example.org")
+    db.close()
