@@ -205,5 +205,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"#{row['number']:<4} {row['id']}  {row['created']}  {shown}")
 
 
+# Commands of each area live in their own module (digest/cli_<area>.py) and
+# register themselves on `main`; import them here, one line each.
+from digest import cli_areas  # noqa: E402, F401
+
 if __name__ == "__main__":  # pragma: no cover
     main(sys.argv[1:])

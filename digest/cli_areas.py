@@ -1,0 +1,4 @@
+"""Imports every area's command module so its commands register on `main`.
+
+One import line per area keeps parallel work on the CLI free of conflicts.
+"""
