@@ -2,3 +2,5 @@
 
 One import line per area keeps parallel work on the CLI free of conflicts.
 """
+
+from digest import cli_summarize  # noqa: F401

@@ -54,6 +54,13 @@ class Settings:
     secret_key: str = field(default="", repr=False)
     templates: Path | None = None
     summary_sentences: int = 2
+    summary_words: int = 80
+    edition_words: int = 0
+    llm_base_url: str = ""
+    llm_model: str = ""
+    llm_api_key: str = field(default="", repr=False)
+    llm_timeout: float = 30.0
+    llm_cache: Path | None = None
     config_path: Path | None = None
 
     @property
@@ -109,6 +116,13 @@ def _as_port(value: str) -> int:
     return port
 
 
+def _as_count(value: str) -> int:
+    number = _as_int(value)
+    if number < 0:
+        raise ValueError("must be 0 (no limit) or more")
+    return number
+
+
 def _as_positive(value: str) -> int:
     number = _as_int(value)
     if number < 1:
@@ -137,9 +151,16 @@ SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "secret_key": ("DIGEST_SECRET_KEY", str),
     "templates": ("DIGEST_TEMPLATES", _as_path),
     "summary_sentences": ("DIGEST_SUMMARY_SENTENCES", _as_positive),
+    "summary_words": ("DIGEST_SUMMARY_WORDS", _as_count),
+    "edition_words": ("DIGEST_EDITION_WORDS", _as_count),
+    "llm_base_url": ("DIGEST_LLM_BASE_URL", _as_str),
+    "llm_model": ("DIGEST_LLM_MODEL", _as_str),
+    "llm_api_key": ("DIGEST_LLM_API_KEY", str),
+    "llm_timeout": ("DIGEST_LLM_TIMEOUT", _as_float),
+    "llm_cache": ("DIGEST_LLM_CACHE", _as_path),
 }
 
-SECRETS = frozenset({"smtp_password", "secret_key"})
+SECRETS = frozenset({"smtp_password", "secret_key", "llm_api_key"})
 
 
 def load_settings(

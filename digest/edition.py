@@ -13,8 +13,15 @@ from typing import Any
 
 from digest.config import SectionConfig
 from digest.errors import EditionError
-from digest.model import Article, Edition, EditionArticle, EditionSection, KeyPoint
-from digest.summarize import Summarizer
+from digest.model import (
+    Article,
+    Edition,
+    EditionArticle,
+    EditionSection,
+    KeyPoint,
+    Summary,
+)
+from digest.summarize import Summarizer, fit_edition_budget
 
 FORMAT_VERSION = 1
 
@@ -32,15 +39,34 @@ def build_edition(
     sections: Sequence[SectionConfig],
     articles: Mapping[str, Sequence[Article]],
     summarizer: Summarizer,
+    edition_words: int = 0,
 ) -> Edition:
-    """Summarise each section's newest articles, up to the section's limit."""
+    """Summarise each section's newest articles, up to the section's limit.
+
+    With ``edition_words`` (0: no limit) the summaries are shortened to fit it together.
+    """
     built = []
     for section in sections:
         chosen = _newest(articles.get(section.key, ()), section.limit)
         entries = tuple(_entry(a, summarizer, rank) for rank, a in enumerate(chosen))
         if entries:
             built.append(EditionSection(section.key, section.title, entries))
+    if edition_words:
+        built = _fit_words(built, edition_words)
     return Edition(edition_id, title, number, created.isoformat(timespec="minutes"), tuple(built))
+
+
+def _fit_words(sections: list[EditionSection], edition_words: int) -> list[EditionSection]:
+    summaries = [Summary(a.summary, a.key_points) for s in sections for a in s.articles]
+    fitted = iter(fit_edition_budget(summaries, edition_words))
+    return [
+        replace(s, articles=tuple(_with_summary(a, next(fitted)) for a in s.articles))
+        for s in sections
+    ]
+
+
+def _with_summary(article: EditionArticle, summary: Summary) -> EditionArticle:
+    return replace(article, summary=summary.sentences, key_points=summary.key_points)
 
 
 def _newest(articles: Sequence[Article], limit: int) -> list[Article]:

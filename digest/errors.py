@@ -37,3 +37,7 @@ class DeliveryError(DigestError):
 
 class StoreError(DigestError):
     """The SQLite database could not be opened or is in an unexpected state."""
+
+
+class SummaryError(DigestError):
+    """Summaries could not be made: a bad input row or a misconfigured LLM."""

@@ -23,7 +23,7 @@ from digest.model import Article, Edition, Subscriber, article_from_dict
 from digest.render import CompiledEmail, compile_edition
 from digest.sources import Problem, collect, read_source
 from digest.subscribers import RowError, active_subscribers
-from digest.summarize import SummaryOptions, make_summarizer
+from digest.summarize import make_summarizer, summary_options
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,8 @@ def build_from_store(settings: Settings, db: sqlite3.Connection, when: datetime)
         created=when,
         sections=settings.sections,
         articles=unsent_by_section(settings, db),
-        summarizer=make_summarizer(SummaryOptions(settings.summary_sentences)),
+        summarizer=make_summarizer(summary_options(settings)),
+        edition_words=settings.edition_words,
     )
 
 
@@ -91,7 +92,8 @@ def build_from_sources(
         when,
         [section],
         {"articles": articles},
-        make_summarizer(SummaryOptions(settings.summary_sentences)),
+        make_summarizer(summary_options(settings)),
+        edition_words=settings.edition_words,
     )
     return edition, problems
 

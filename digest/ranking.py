@@ -27,12 +27,14 @@ POSITION_DECAY = 0.8  # score falls as 1 / (1 + position) ** POSITION_DECAY
 LENGTH_NORM = 0.7  # salience is divided by length ** LENGTH_NORM
 SALIENCE_FLOOR = 0.2  # keeps an early sentence in play even with rare words
 CAPTION_FACTOR = 0.6  # "X, pictured, ..." describes a photo, not the news
+QUOTE_FACTOR = 0.6  # a sentence opening with a quotation rarely says what happened
 LONG_WORDS = 50  # past this a "sentence" is usually text glued to a caption
 LONG_FACTOR = 0.6
 REDUNDANCY = 1.0  # share of a score lost per unit of overlap with a chosen sentence
 MIN_WORDS = 5  # shorter ones ("No wonder.") carry no news on their own
 
-_TOKEN = re.compile(r"[a-z0-9]+")
+_QUOTES = "\"'“‘«"
+_TOKEN = re.compile(r"[a-z0-9]{2,}")
 _STOPWORD_TEXT = """a about after again all also am an and any are as at be been before
     being but by can could did do does down during each few for from had has
     have he her here hers him his how i if in into is it its just me more most
@@ -54,19 +56,15 @@ class Candidate:
     length: int
     eligible: bool
     caption: bool = False
+    quote: bool = False
 
 
 def content_words(text: str) -> frozenset[str]:
     """Lowercased words that carry meaning, plural "s" folded into the stem."""
-    words = set()
-    for word in _TOKEN.findall(text.lower()):
-        if word in STOPWORDS or len(word) < 2:
-            continue
-        # "kites" and "kite" are one topic; a full stemmer costs more than it adds.
-        if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-            word = word[:-1]
-        words.add(word)
-    return frozenset(words)
+    words = set(_TOKEN.findall(text.lower()))
+    words -= STOPWORDS
+    # "kites" and "kite" are one topic; a full stemmer costs more than it adds.
+    return frozenset(w[:-1] if len(w) > 3 and w[-1] == "s" and w[-2] != "s" else w for w in words)
 
 
 def make_candidates(blocks: Iterable[str], start: int = 0) -> list[Candidate]:
@@ -83,7 +81,13 @@ def make_candidates(blocks: Iterable[str], start: int = 0) -> list[Candidate]:
             eligible = length >= MIN_WORDS and ends_like_sentence(text)
             found.append(
                 Candidate(
-                    position, text, content_words(text), length, eligible, looks_like_caption(text)
+                    position,
+                    text,
+                    content_words(text),
+                    length,
+                    eligible,
+                    caption=looks_like_caption(text),
+                    quote=text[0] in _QUOTES,
                 )
             )
             position += 1
@@ -116,6 +120,8 @@ def score(candidates: Sequence[Candidate], counts: Counter[str]) -> list[float]:
         result = (SALIENCE_FLOOR + value / top) / (1 + candidate.position) ** POSITION_DECAY
         if candidate.caption:
             result *= CAPTION_FACTOR
+        if candidate.quote:
+            result *= QUOTE_FACTOR
         if candidate.length > LONG_WORDS:
             result *= LONG_FACTOR
         scores.append(result)

@@ -46,6 +46,7 @@ _FURNITURE = re.compile(
 # Words a byline may hold besides names: "By Jane Doe for MailOnline".
 _BYLINE_WORDS = frozenset(["and", "for", "in", "of", "the", "at"])
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
+_LOWERCASE_WORD = re.compile(r"(?<![\w'’-])[^\W\d_A-Z]", re.UNICODE)
 # Words that mark a picture caption: "Smith (left) and ...", "..., pictured, ...".
 _CAPTION = re.compile(
     r"\bpictured\b|\((?:left|right|centre|center|above|below|top|bottom|inset)\)"
@@ -84,11 +85,29 @@ def split_sentences(text: str) -> list[str]:
     sentences = []
     tokenize = _tokenizer().tokenize
     for block in split_blocks(text):
-        for sentence in tokenize(block):
-            sentence = _SPACE.sub(" ", sentence).strip()
-            if sentence:
-                sentences.append(sentence)
+        pieces = [_SPACE.sub(" ", piece).strip() for piece in tokenize(block)]
+        sentences.extend(_rejoin([p for p in pieces if p]))
     return sentences
+
+
+def _rejoin(pieces: list[str]) -> list[str]:
+    # A piece that starts in lowercase continues the one before: the break
+    # came after an abbreviation the model did not know ("pro-U.S. tilt").
+    joined: list[str] = []
+    for piece in pieces:
+        if joined and piece[0].islower() and _ends_in_abbreviation(joined[-1]):
+            joined[-1] = f"{joined[-1]} {piece}"
+        else:
+            joined.append(piece)
+    return joined
+
+
+def _ends_in_abbreviation(text: str) -> bool:
+    """True after "U.S.", "p.m.", "Corp." and the like, not after "well."."""
+    last = text.rsplit(" ", 1)[-1].rstrip(".")
+    if "." in last:
+        return True
+    return last[:1].isupper() and len(last) <= 5 and text.endswith(".")
 
 
 def strip_lead_in(sentence: str) -> str:
@@ -102,13 +121,13 @@ def is_furniture(sentence: str) -> bool:
     """True for bylines, "PUBLISHED:" lines, "Read more" and similar."""
     if _FURNITURE.match(sentence):
         return True
-    words = _WORD.findall(sentence)
     # A sentence with no lowercase word is a name, a date or a heading.
-    lowercase = [w for w in words if w[0].islower()]
-    if not lowercase:
+    if not _LOWERCASE_WORD.search(sentence):
         return True
-    if words and words[0] == "By" and len(words) <= 8:
-        return all(w in _BYLINE_WORDS for w in lowercase)
+    if sentence.startswith("By "):
+        words = _WORD.findall(sentence)
+        lowercase = [w for w in words if w[0].islower()]
+        return len(words) <= 8 and all(w in _BYLINE_WORDS for w in lowercase)
     return False
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from digest.config import Settings
 from digest.errors import SummaryError
 from digest.model import Article, ArticleSection, KeyPoint, Summary
 from digest.ranking import (
@@ -35,7 +36,9 @@ __all__ = [
     "make_summarizer",
     "split_sentences",
     "summarize",
+    "summarize_files",
     "summarize_jsonl",
+    "summary_options",
     "summary_words",
 ]
 
@@ -137,6 +140,19 @@ def make_summarizer(options: SummaryOptions = SummaryOptions()) -> Summarizer:
     return extractive
 
 
+def summary_options(settings: Settings) -> SummaryOptions:
+    """The summary settings; the LLM cache sits beside the database by default."""
+    return SummaryOptions(
+        sentences=settings.summary_sentences,
+        article_words=settings.summary_words,
+        llm_base_url=settings.llm_base_url or None,
+        llm_model=settings.llm_model or None,
+        llm_api_key=settings.llm_api_key or None,
+        llm_timeout=settings.llm_timeout,
+        llm_cache_path=settings.llm_cache or settings.database.with_name("llm-cache.sqlite"),
+    )
+
+
 def summarize(article: Article, options: SummaryOptions = SummaryOptions()) -> Summary:
     """Summarise one article with the summariser the options describe."""
     return make_summarizer(options).summarize(article)
@@ -180,6 +196,18 @@ def article_from_text(article_id: str, text: str, title: str = "") -> Article:
     """An article with one untitled section holding the text's paragraphs."""
     paragraphs = tuple(line.strip() for line in text.splitlines() if line.strip())
     return Article(article_id, title, "", sections=(ArticleSection("", paragraphs),))
+
+
+def summarize_files(
+    paths: Iterable[Path], options: SummaryOptions
+) -> Iterator[tuple[Article, Summary]]:
+    """Each article file (plain text or Markdown) with its summary."""
+    from digest.sources.files import read_article
+
+    summarizer = make_summarizer(options)
+    for path in paths:
+        article = read_article(path)
+        yield article, summarizer.summarize(article)
 
 
 def summarize_jsonl(lines: Iterable[str], options: SummaryOptions) -> Iterator[dict[str, Any]]:

@@ -85,3 +85,14 @@ def test_user_without_password_is_an_error() -> None:
 def test_missing_config_file_is_clear(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "missing.toml", environ={})
+
+
+def test_llm_api_key_is_a_secret() -> None:
+    settings = load_settings(None, environ={"DIGEST_LLM_API_KEY": "sk-very-secret"})
+    assert settings.llm_api_key == "sk-very-secret"
+    assert "sk-very-secret" not in repr(settings)
+
+
+def test_summary_word_budgets_must_not_be_negative() -> None:
+    with pytest.raises(ConfigError, match="DIGEST_EDITION_WORDS"):
+        load_settings(None, environ={"DIGEST_EDITION_WORDS": "-1"})

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
+from digest.config import SectionConfig, load_settings
+from digest.edition import build_edition
 from digest.errors import DigestError
 from digest.model import Article, ArticleSection, KeyPoint, Summary
 from digest.summarize import (
@@ -17,6 +21,7 @@ from digest.summarize import (
     split_sentences,
     summarize,
     summarize_jsonl,
+    summary_options,
     summary_words,
 )
 
@@ -37,6 +42,15 @@ def test_split_never_glues_a_heading_or_bullet_onto_a_sentence() -> None:
         "Wages did not",
         "first point",
         "second point",
+    ]
+
+
+def test_split_rejoins_a_break_after_an_unknown_abbreviation() -> None:
+    text = "He backs a pro-U.S. tilt in policy. iPhones sold well. Acme Corp. rose 5%."
+    assert split_sentences(text) == [
+        "He backs a pro-U.S. tilt in policy.",
+        "iPhones sold well.",
+        "Acme Corp. rose 5%.",
     ]
 
 
@@ -77,6 +91,16 @@ def test_ranker_leaves_out_a_repeated_sentence() -> None:
     text = f"{lead} {lead} Construction of the tram line starts in March and costs £2bn."
     chosen = sentences_of(text, 2)
     assert chosen == (lead, "Construction of the tram line starts in March and costs £2bn.")
+
+
+def test_ranker_prefers_a_statement_to_an_opening_quotation() -> None:
+    text = (
+        "The city council voted to build a tram line to the airport. "
+        "‘The tram line to the airport is overdue,’ said the mayor of the city. "
+        "The tram line will cost the city £2bn and open to the airport in 2030."
+    )
+    chosen = sentences_of(text, 2)
+    assert not any(s.startswith("‘") for s in chosen)
 
 
 BOILERPLATE = (
@@ -215,3 +239,42 @@ def test_jsonl_bad_row_names_its_line(line: str) -> None:
     rows = [json.dumps({"id": "ok", "article": KITE}), line]
     with pytest.raises(DigestError, match="line 2"):
         list(summarize_jsonl(rows, SummaryOptions()))
+
+
+def test_edition_words_shorten_the_summaries_of_a_built_edition() -> None:
+    articles = {"news": [article_from_text(f"a{i}", KITE, title=f"Kite {i}") for i in range(3)]}
+    section = SectionConfig("news", "News")
+    summarizer = make_summarizer(SummaryOptions(sentences=3, article_words=0))
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    full = build_edition("e", "T", 1, when, [section], articles, summarizer)
+    fitted = build_edition("e", "T", 1, when, [section], articles, summarizer, edition_words=60)
+    words = [sum(len(s.split()) for s in a.summary) for a in fitted.sections[0].articles]
+    assert sum(words) <= 60
+    assert all(a.summary for a in fitted.sections[0].articles)
+    assert full.sections[0].articles[0].summary != fitted.sections[0].articles[0].summary
+
+
+def test_summary_options_follow_the_settings(tmp_path: Path) -> None:
+    env = {
+        "DIGEST_DATABASE": str(tmp_path / "data" / "digest.db"),
+        "DIGEST_SUMMARY_SENTENCES": "3",
+        "DIGEST_SUMMARY_WORDS": "0",
+        "DIGEST_LLM_BASE_URL": "http://127.0.0.1:9/v1",
+        "DIGEST_LLM_MODEL": "small",
+        "DIGEST_LLM_API_KEY": "sk-hidden",
+        "DIGEST_LLM_TIMEOUT": "2.5",
+    }
+    options = summary_options(load_settings(None, environ=env))
+    assert (options.sentences, options.article_words) == (3, 0)
+    assert (options.llm_base_url, options.llm_model, options.llm_timeout) == (
+        "http://127.0.0.1:9/v1",
+        "small",
+        2.5,
+    )
+    assert options.llm_api_key == "sk-hidden"
+    assert options.llm_cache_path == tmp_path / "data" / "llm-cache.sqlite"
+
+
+def test_without_llm_settings_there_is_no_llm() -> None:
+    options = summary_options(load_settings(None, environ={}))
+    assert options.llm_base_url is None and options.llm_model is None
