@@ -90,8 +90,10 @@ class ExtractiveSummarizer:
 
 
 def _body_blocks(article: Article) -> list[str]:
-    # Bullets are fragments, not sentences; they count only through key points.
-    return [p for section in article.sections for p in section.paragraphs]
+    # Bullets are fragments, not sentences: they count through key points, and
+    # make the summary only when the article is nothing but bullets.
+    paragraphs = [p for section in article.sections for p in section.paragraphs]
+    return paragraphs or [b for section in article.sections for b in section.bullets]
 
 
 def key_points(article: Article, counts: Counter[str], taken: set[str]) -> tuple[KeyPoint, ...]:

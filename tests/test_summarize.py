@@ -196,6 +196,12 @@ def test_article_without_sentences_gets_an_empty_summary() -> None:
     assert summarize(empty) == Summary()
 
 
+def test_article_of_bullets_only_is_summarised_from_its_bullets() -> None:
+    bullets = ("Rates rose by half a point on Thursday.", "Markets fell after the rise in rates.")
+    listing = Article(id="b", title="Rates", url="u", sections=(ArticleSection("", (), bullets),))
+    assert summarize(listing).sentences == bullets
+
+
 def test_make_summarizer_is_extractive_without_llm_settings() -> None:
     assert isinstance(make_summarizer(SummaryOptions()), ExtractiveSummarizer)
 
