@@ -7,6 +7,7 @@ the environment. An invalid value is a ConfigError that names the setting.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -61,6 +62,14 @@ class Settings:
     llm_api_key: str = field(default="", repr=False)
     llm_timeout: float = 30.0
     llm_cache: Path | None = None
+    brand_color: str = "#1d3557"
+    accent_color: str = "#b3261e"
+    logo_url: str = ""
+    postal_address: str = ""
+    preheader: str = ""
+    footer_text: str = ""
+    render_cache: Path | None = None
+    preview_port: int = 8026
     config_path: Path | None = None
 
     @property
@@ -123,6 +132,20 @@ def _as_count(value: str) -> int:
     return number
 
 
+def _as_color(value: str) -> str:
+    colour = str(value).strip()
+    if not re.fullmatch(r"#(?:[0-9a-fA-F]{3}){1,2}", colour):
+        raise ValueError("must be a hex colour such as #1d3557")
+    return colour.lower()
+
+
+def _as_web_url(value: str) -> str:
+    url = str(value).strip()
+    if url and not re.match(r"https?://[^\s\"'<>]+$", url):
+        raise ValueError("must be an absolute http(s) URL without spaces or quotes")
+    return url
+
+
 def _as_positive(value: str) -> int:
     number = _as_int(value)
     if number < 1:
@@ -158,6 +181,14 @@ SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "llm_api_key": ("DIGEST_LLM_API_KEY", str),
     "llm_timeout": ("DIGEST_LLM_TIMEOUT", _as_float),
     "llm_cache": ("DIGEST_LLM_CACHE", _as_path),
+    "brand_color": ("DIGEST_BRAND_COLOR", _as_color),
+    "accent_color": ("DIGEST_ACCENT_COLOR", _as_color),
+    "logo_url": ("DIGEST_LOGO_URL", _as_web_url),
+    "postal_address": ("DIGEST_POSTAL_ADDRESS", _as_str),
+    "preheader": ("DIGEST_PREHEADER", _as_str),
+    "footer_text": ("DIGEST_FOOTER_TEXT", _as_str),
+    "render_cache": ("DIGEST_RENDER_CACHE", _as_path),
+    "preview_port": ("DIGEST_PREVIEW_PORT", _as_port),
 }
 
 SECRETS = frozenset({"smtp_password", "secret_key", "llm_api_key"})

@@ -1,17 +1,17 @@
 """Rendering: Jinja2 fills the MJML and text templates, MJML compiles the
-HTML once per edition, and per subscriber only slots are filled.
-
-Personal values are never rendered into the template: the template emits
-slot markers that survive MJML, and `fill` splices escaped values into them.
+HTML once per edition (and section variant), and per subscriber only slots
+are filled. Personal values never reach a template: it emits slot markers.
 """
 
 from __future__ import annotations
 
 import html
+import logging
 import re
 import textwrap
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -20,15 +20,32 @@ import jinja2
 from markupsafe import Markup
 from mjml import mjml_to_html
 
+from digest import budget, render_cache
 from digest.config import Settings
 from digest.errors import RenderError
 from digest.model import Edition, EditionArticle
+
+log = logging.getLogger(__name__)
 
 SLOT_OPEN, SLOT_CLOSE = "\ue000", "\ue001"
 SLOT = re.compile(f"{SLOT_OPEN}([a-z_]+){SLOT_CLOSE}")
 SLOT_NAMES = ("name", "email", "unsubscribe_url", "preferences_url")
 WIDTH = 72
 URL_SAFE = "/:?#[]@!$&()*+,;=%~-._"
+MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 
 
 @dataclass(frozen=True)
@@ -41,7 +58,11 @@ class Prepared:
 
 @dataclass(frozen=True)
 class CompiledEmail:
-    """One edition, compiled once, ready to be filled per subscriber."""
+    """One edition, compiled once, ready to be filled per subscriber.
+
+    `dropped` names the lowest-ranked articles left out to stay within the
+    size budget (they are in the web archive); `html_bytes` is after minifying.
+    """
 
     edition_id: str
     subject: str
@@ -49,6 +70,8 @@ class CompiledEmail:
     html: Prepared
     text: Prepared
     html_bytes: int
+    dropped: tuple[str, ...] = ()
+    budget_bytes: int = budget.BUDGET_BYTES
 
 
 def builtin_templates() -> Path:
@@ -58,11 +81,15 @@ def builtin_templates() -> Path:
     return packaged if packaged.is_dir() else here.parent / "templates"
 
 
+def template_folders(settings: Settings) -> list[Path]:
+    """Where templates are looked up, in order: the user's folder wins."""
+    return [p for p in (settings.templates, builtin_templates()) if p]
+
+
 def template_environment(settings: Settings) -> jinja2.Environment:
     """User templates first, then the built-in ones as fallback."""
-    folders = [str(p) for p in (settings.templates, builtin_templates()) if p]
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(folders),
+        loader=jinja2.FileSystemLoader([str(p) for p in template_folders(settings)]),
         autoescape=jinja2.select_autoescape(["html", "mjml.j2", "html.j2"]),
         finalize=_strip_slot_markers,
         undefined=jinja2.StrictUndefined,
@@ -70,6 +97,8 @@ def template_environment(settings: Settings) -> jinja2.Environment:
     )
     env.filters["safe_url"] = safe_url
     env.filters["wrap"] = wrap
+    env.filters["join_items"] = join_items
+    env.filters["mjml_attr"] = mjml_attr
     env.globals["slot"] = lambda name: Markup(f"{SLOT_OPEN}{name}{SLOT_CLOSE}")
     return env
 
@@ -106,33 +135,81 @@ def wrap(text: str, indent: str = "", subsequent: str = "") -> str:
     return "\n".join(lines)
 
 
+MJML_ATTR = str.maketrans({'"': "”", "'": "’", "<": "‹", ">": "›", "&": "+"})
+
+
+def mjml_attr(value: Any) -> str:
+    """Text MJML copies into attributes unescaped (mj-title becomes an
+    aria-label): entities would be decoded, so markup characters are swapped
+    for look-alikes instead."""
+    return _strip_slot_markers(str(value)).translate(MJML_ATTR)  # type: ignore[no-any-return]
+
+
+def join_items(items: Any) -> str:
+    """Bullets as one line: sentences side by side, fragments with semicolons."""
+    texts = [str(item).strip() for item in items if str(item).strip()]
+    if all(text[-1] in ".!?…" for text in texts):
+        return " ".join(texts)
+    return "; ".join(text.rstrip(";,") for text in texts)
+
+
 def source_label(article: EditionArticle) -> str:
     host = urlsplit(article.url).hostname or ""
     return host.removeprefix("www.") if safe_url(article.url) != "#" else ""
 
 
-def context(edition: Edition, settings: Settings) -> dict[str, Any]:
+def date_label(created: str, language: str) -> str:
+    """'29 November 2026' for English digests; the ISO date otherwise."""
+    try:
+        day = date.fromisoformat(created[:10])
+    except ValueError:
+        return created[:10]
+    if language.lower().startswith("en"):
+        return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
+    return day.isoformat()
+
+
+def view_url(settings: Settings, edition_id: str) -> str:
+    """The edition's page in the web archive: the same for every reader."""
+    return f"{settings.base_url.rstrip('/')}/archive/{quote(edition_id, safe='')}"
+
+
+def context(
+    edition: Edition, settings: Settings, web: bool = False, more: int = 0
+) -> dict[str, Any]:
     """The values the templates see; the same for every subscriber."""
     sections = [
         {"key": s.key, "title": s.title, "articles": [_article(a) for a in s.articles]}
         for s in edition.sections
+        if s.articles
     ]
     return {
         "title": edition.title,
         "number": edition.number,
         "date": edition.created[:10],
+        "date_label": date_label(edition.created, settings.language),
         "subject": subject_line(edition),
-        "preheader": preheader(edition),
+        "preheader": settings.preheader or preheader(edition),
         "language": settings.language,
         "sections": sections,
-        "brand": {"color": "#1d3557", "accent": "#c0392b"},
-        "view_url": f"{settings.base_url.rstrip('/')}/archive/{edition.id}",
-        "postal_address": "",
+        "article_count": sum(len(s["articles"]) for s in sections),
+        "brand": {
+            "color": settings.brand_color,
+            "accent": settings.accent_color,
+            "logo_url": safe_url(settings.logo_url) if settings.logo_url else "",
+        },
+        "view_url": view_url(settings, edition.id),
+        "postal_address": settings.postal_address,
+        "footer_text": settings.footer_text,
+        "web": web,
+        "more": more,
     }
 
 
 def _article(article: EditionArticle) -> dict[str, Any]:
-    return {**article.__dict__, "source_label": source_label(article)}
+    label = source_label(article)
+    meta = " · ".join(part for part in (label, article.published) if part)
+    return {**article.__dict__, "source_label": label, "meta": meta}
 
 
 def subject_line(edition: Edition) -> str:
@@ -145,29 +222,86 @@ def preheader(edition: Edition) -> str:
 
 
 def compile_edition(edition: Edition, settings: Settings) -> CompiledEmail:
-    """Render both templates and compile the MJML: the per-edition work."""
+    """Render both templates and compile the MJML: the per-edition work.
+
+    Identical inputs (templates, edition, output settings) are compiled once
+    per process, and once at all when `render_cache` names a folder.
+    """
+    key = render_cache.cache_key(template_folders(settings), edition, settings, "email")
+    cached = render_cache.load(key, settings.render_cache)
+    if cached is not None:
+        return cached
+    compiled = compile_uncached(edition, settings)
+    render_cache.store(key, compiled, settings.render_cache)
+    return compiled
+
+
+def compile_uncached(edition: Edition, settings: Settings) -> CompiledEmail:
+    """Compile, and drop the lowest-ranked articles while over the size budget."""
     env = template_environment(settings)
-    values = context(edition, settings)
-    mjml_source = _render(env, "digest.mjml.j2", values)
-    result = mjml_to_html(mjml_source)
-    if result.errors:
-        raise RenderError(f"MJML reported errors in digest.mjml.j2: {result.errors}")
-    text = _render(env, "digest.txt.j2", values)
+    kept, first = edition, 0
+    dropped: tuple[str, ...] = ()
+    while True:
+        values = context(kept, settings, more=len(dropped))
+        markup = budget.minify(_compile_mjml(_render(env, "digest.mjml.j2", values)))
+        size = len(SLOT.sub("", markup).encode())
+        first = first or size
+        smaller = budget.drop_lowest(kept, size) if budget.over(size) else None
+        if smaller is None:
+            break
+        kept, newly = smaller
+        dropped = (*dropped, *newly)
+    if budget.over(first):
+        log.warning("%s", budget.over_budget_message(first, size, dropped))
+    text = tidy_text(_render(env, "digest.txt.j2", values))
     return CompiledEmail(
         edition_id=edition.id,
         subject=values["subject"],
         preheader=values["preheader"],
-        html=prepare(result.html),
+        html=prepare(markup),
         text=prepare(text),
-        html_bytes=len(result.html.encode()),
+        html_bytes=size,
+        dropped=dropped,
     )
+
+
+def web_version(edition: Edition, settings: Settings) -> str:
+    """The edition as a web page for the archive: every article, no personal data."""
+    key = render_cache.cache_key(template_folders(settings), edition, settings, "web")
+    cached = render_cache.load(key, settings.render_cache)
+    if cached is None:
+        env = template_environment(settings)
+        values = context(edition, settings, web=True)
+        markup = budget.minify(_compile_mjml(_render(env, "digest.mjml.j2", values)))
+        text = tidy_text(_render(env, "digest.txt.j2", values))
+        cached = CompiledEmail(
+            edition.id, values["subject"], values["preheader"], prepare(markup), prepare(text), 0
+        )
+        cached = replace(cached, html_bytes=len(markup.encode()))
+        render_cache.store(key, cached, settings.render_cache)
+    # A user template may still use a slot; the web page fills none of them.
+    return fill(cached.html, {}, html.escape)
+
+
+def tidy_text(text: str) -> str:
+    """At most one blank line in a row, and none at the ends, whatever the template."""
+    lines = [line.rstrip() for line in text.strip("\n").splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)) + "\n"
+
+
+def _compile_mjml(source: str) -> str:
+    result = mjml_to_html(source)
+    if result.errors:
+        raise RenderError(f"MJML reported errors in digest.mjml.j2: {result.errors}")
+    return str(result.html)
 
 
 def _render(env: jinja2.Environment, name: str, values: Mapping[str, Any]) -> str:
     try:
         return env.get_template(name).render(values)
     except jinja2.TemplateError as e:
-        raise RenderError(f"template {name} failed: {e}; check your templates folder") from e
+        where = f" (line {e.lineno})" if isinstance(e, jinja2.TemplateSyntaxError) else ""
+        raise RenderError(f"template {name}{where} failed: {e}; check your templates folder") from e
 
 
 def prepare(rendered: str) -> Prepared:

@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from digest.model import Edition, EditionArticle, EditionSection, KeyPoint
-from digest.render import compile_edition, personalize, safe_url
+from digest.render import compile_edition, join_items, personalize, safe_url, web_version
 from tests.conftest import settings_for
 
 HOSTILE_TITLE = '"><script>alert(1)</script><img src=x onerror=alert(2)>'
@@ -95,3 +95,66 @@ def test_text_twin_wraps_at_72_columns(project: Path) -> None:
     )
     _, text = personalize(compile_edition(edition, settings_for(project)), {})
     assert max(len(line) for line in text.splitlines()) <= 72
+
+
+def test_hostile_content_everywhere_in_compiled_email_and_web_version(project: Path) -> None:
+    hostile = "</title><svg onload=alert(1)>\"'`&amp;"
+    edition = Edition(
+        "2026-01-01T0700",
+        hostile,
+        1,
+        "2026-01-01T07:00",
+        (
+            EditionSection(
+                hostile,
+                hostile,
+                (
+                    EditionArticle(
+                        "1",
+                        hostile,
+                        "https://example.org/x'onclick='alert(1)",
+                        standfirst=hostile,
+                        published=hostile,
+                        summary=(hostile,),
+                        key_points=(KeyPoint(hostile, bullets=(hostile,)),),
+                    ),
+                ),
+            ),
+        ),
+    )
+    settings = settings_for(project, DIGEST_POSTAL_ADDRESS=hostile, DIGEST_FOOTER_TEXT=hostile)
+    compiled = compile_edition(edition, settings)
+    values = {
+        "name": hostile,
+        "email": hostile,
+        "unsubscribe_url": 'https://u.org/?a="><b>',
+        "preferences_url": "https://p.org/ x",
+    }
+    for page in (personalize(compiled, values)[0], web_version(edition, settings)):
+        tags = parse_tags(page)
+        assert {"svg", "b", "script"}.isdisjoint(tag for tag, _ in tags)
+        names = [name for _, attrs in tags for name, _ in attrs]
+        assert not [name for name in names if name.startswith("on")]
+        assert compiled.subject.startswith(hostile)  # the subject is a header, not markup
+    # A personal value lands inside its quoted attribute, whole.
+    hrefs = [
+        v
+        for _, attrs in parse_tags(personalize(compiled, values)[0])
+        for n, v in attrs
+        if n == "href"
+    ]
+    assert 'https://u.org/?a="><b>' in hrefs and "https://p.org/ x" in hrefs
+
+
+def test_minified_html_keeps_outlook_conditional_comments(project: Path) -> None:
+    compiled = compile_edition(hostile_edition(), settings_for(project))
+    html, _ = personalize(compiled, {})
+    assert "<!--[if mso | IE]>" in html and "<![endif]-->" in html
+    assert 'lang="en"' in html or "lang=en" in html
+    assert "  " not in html.split("<body", 1)[1].split("<!--", 1)[0]
+    assert compiled.html_bytes == len(html.encode())  # measured without personal values
+
+
+def test_join_items_keeps_sentences_and_separates_fragments() -> None:
+    assert join_items(["One.", "Two!"]) == "One. Two!"
+    assert join_items(["red", "green;", ""]) == "red; green"
