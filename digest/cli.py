@@ -184,27 +184,6 @@ def send(ctx: click.Context, edition_file: Path | None, address: str | None, dry
     )
 
 
-@main.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@click.pass_context
-def status(ctx: click.Context, as_json: bool) -> None:
-    """Show the latest editions and their delivery counts.
-
-    Example: digest status --json
-    """
-    rows = job.status(settings_of(ctx))
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    if not rows:
-        click.echo("No editions yet. Run 'digest send' to make one.")
-    for row in rows:
-        counts = row["deliveries"]
-        assert isinstance(counts, dict)
-        shown = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no deliveries"
-        click.echo(f"#{row['number']:<4} {row['id']}  {row['created']}  {shown}")
-
-
 # Commands of each area live in their own module (digest/cli_<area>.py) and
 # register themselves on `main`; import them here, one line each.
 from digest import cli_areas  # noqa: E402, F401

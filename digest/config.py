@@ -70,6 +70,12 @@ class Settings:
     footer_text: str = ""
     render_cache: Path | None = None
     preview_port: int = 8026
+    catch_up_minutes: int = 120
+    min_articles: int = 1
+    lease_seconds: int = 60
+    lease_busy: str = "exit"
+    log_level: str = "info"
+    log_format: str = "text"
     config_path: Path | None = None
 
     @property
@@ -153,12 +159,37 @@ def _as_positive(value: str) -> int:
     return number
 
 
+def _choice(*options: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        chosen = str(value).strip().lower()
+        if chosen not in options:
+            raise ValueError(f"must be one of {', '.join(options)}")
+        return chosen
+
+    return parse
+
+
+def _as_cron(value: str) -> str:
+    from digest.slots import crontab_trigger
+
+    expression = " ".join(str(value).split())
+    crontab_trigger(expression, "UTC")  # raises ValueError naming the bad field
+    return expression
+
+
+def _as_minutes(value: str) -> int:
+    number = _as_int(value)
+    if number < 0:
+        raise ValueError("must be 0 or more minutes")
+    return number
+
+
 # setting name -> (environment variable, parser). digest.toml uses the setting
 # name as key in its [digest] table; flags use it too.
 SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "title": ("DIGEST_TITLE", _as_str),
     "timezone": ("DIGEST_TIMEZONE", _as_timezone),
-    "schedule": ("DIGEST_SCHEDULE", _as_str),
+    "schedule": ("DIGEST_SCHEDULE", _as_cron),
     "language": ("DIGEST_LANGUAGE", _as_str),
     "smtp_host": ("DIGEST_SMTP_HOST", _as_str),
     "smtp_port": ("DIGEST_SMTP_PORT", _as_port),
@@ -189,6 +220,12 @@ SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "footer_text": ("DIGEST_FOOTER_TEXT", _as_str),
     "render_cache": ("DIGEST_RENDER_CACHE", _as_path),
     "preview_port": ("DIGEST_PREVIEW_PORT", _as_port),
+    "catch_up_minutes": ("DIGEST_CATCH_UP_MINUTES", _as_minutes),
+    "min_articles": ("DIGEST_MIN_ARTICLES", _as_positive),
+    "lease_seconds": ("DIGEST_LEASE_SECONDS", _as_positive),
+    "lease_busy": ("DIGEST_LEASE_BUSY", _choice("exit", "wait")),
+    "log_level": ("DIGEST_LOG_LEVEL", _choice("debug", "info", "warning", "error")),
+    "log_format": ("DIGEST_LOG_FORMAT", _choice("text", "json")),
 }
 
 SECRETS = frozenset({"smtp_password", "secret_key", "llm_api_key"})

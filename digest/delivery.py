@@ -12,6 +12,7 @@ import mailbox
 import smtplib
 import sqlite3
 import ssl
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,14 +188,18 @@ def deliver(
     transport: Transport,
     db: sqlite3.Connection,
     base_url: str,
+    stop: threading.Event | None = None,
 ) -> DeliveryReport:
     """Send the edition to every subscriber not yet delivered, ledger first.
 
     `skeleton_for` gives the message variant for a subscriber's sections, or
-    None when none of their sections has anything in this edition.
+    None when none of their sections has anything in this edition. When
+    `stop` is set, the message in flight finishes and the rest stay pending.
     """
     report = DeliveryReport()
     for batch in _batches(subscribers, BATCH):
+        if stop is not None and stop.is_set():
+            break
         wanted: dict[str, tuple[Subscriber, MessageSkeleton]] = {}
         for sub in batch:
             skeleton = skeleton_for(sub)
@@ -206,6 +211,8 @@ def deliver(
                 wanted.setdefault(sub.email.lower(), (sub, skeleton))
         pairs = [(email, message_id(sk, email)) for email, (_, sk) in wanted.items()]
         for email, _mid in store.claim_deliveries(db, edition, pairs):
+            if stop is not None and stop.is_set():
+                break
             sub, skeleton = wanted[email]
             store.mark_sending(db, edition, [email])
             message = render_message(skeleton, base_url, sub.email, sub.name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -127,7 +128,7 @@ def prepare_send(
     """Decide the edition: the given file, an unfinished one, or a new one."""
     if edition_file is not None:
         edition = editions.load_edition(edition_file)
-        _record_edition(db, edition)
+        record_edition(db, edition)
         return edition, (), False
     unfinished = store.unfinished_edition(db)
     if unfinished is not None:
@@ -138,11 +139,11 @@ def prepare_send(
     edition = build_from_store(settings, db, local_now(settings))
     if editions.is_empty(edition):
         return None, collected.problems, False
-    _record_edition(db, edition)
+    record_edition(db, edition)
     return edition, collected.problems, False
 
 
-def _record_edition(db: sqlite3.Connection, edition: Edition) -> None:
+def record_edition(db: sqlite3.Connection, edition: Edition) -> None:
     if store.edition_body(db, edition.id) is None:
         store.save_edition(db, edition.id, edition.number, edition.title, editions.to_json(edition))
     store.mark_articles_sent(db, edition.id, edition.article_ids)
@@ -183,22 +184,33 @@ def send(settings: Settings, edition_file: Path | None = None) -> SendResult:
         edition, problems, resumed = prepare_send(settings, db, edition_file)
         if edition is None:
             return SendResult(None, problems=problems)
-        _, size = skeleton_for(settings, db, edition)
-        transport = make_transport(settings)
-        result = SendResult(
-            edition, transport.description, problems=problems, resumed=resumed, html_bytes=size
-        )
-        subscribers = active_subscribers(settings.subscribers, result.row_errors)
-        variants = Variants(settings, db, edition)
-        try:
-            result.report = deliver(
-                edition.id, variants, subscribers, transport, db, settings.base_url
-            )
-        finally:
-            transport.close()
-        return result
+        result = SendResult(edition, problems=problems, resumed=resumed)
+        return deliver_edition(settings, db, result)
     finally:
         db.close()
+
+
+def deliver_edition(
+    settings: Settings,
+    db: sqlite3.Connection,
+    result: SendResult,
+    stop: threading.Event | None = None,
+) -> SendResult:
+    """Deliver `result.edition` to every active subscriber not yet served."""
+    edition = result.edition
+    assert edition is not None
+    _, result.html_bytes = skeleton_for(settings, db, edition)
+    transport = make_transport(settings)
+    result.destination = transport.description
+    subscribers = active_subscribers(settings.subscribers, result.row_errors)
+    variants = Variants(settings, db, edition)
+    try:
+        result.report = deliver(
+            edition.id, variants, subscribers, transport, db, settings.base_url, stop
+        )
+    finally:
+        transport.close()
+    return result
 
 
 def test_send(settings: Settings, address: str, edition_file: Path | None = None) -> SendResult:
@@ -278,24 +290,6 @@ def collect_now(settings: Settings) -> tuple[int, tuple[Problem, ...]]:
     try:
         collected = collect(settings, db)
         return len(collected.articles), collected.problems
-    finally:
-        db.close()
-
-
-def status(settings: Settings, limit: int = 10) -> list[dict[str, object]]:
-    """The latest editions with their delivery counts per ledger state."""
-    db = store.connect(settings.database)
-    try:
-        return [
-            {
-                "id": row["id"],
-                "number": row["number"],
-                "title": row["title"],
-                "created": row["created_at"],
-                "deliveries": store.ledger_counts(db, row["id"]),
-            }
-            for row in store.recent_editions(db, limit)
-        ]
     finally:
         db.close()
 

@@ -245,3 +245,7 @@ def generated_secret(db: sqlite3.Connection) -> bytes:
         db.execute("INSERT OR IGNORE INTO meta VALUES ('secret', ?)", (secrets.token_hex(32),))
         row = db.execute("SELECT value FROM meta WHERE key = 'secret'").fetchone()
     return bytes.fromhex(str(row["value"]))
+
+
+def count_suppressed(db: sqlite3.Connection) -> int:
+    return int(db.execute("SELECT COUNT(*) AS n FROM suppressions").fetchone()["n"])

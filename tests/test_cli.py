@@ -54,8 +54,9 @@ def test_python_m_digest_send_then_status(project: Path) -> None:
     assert "outbox" in sent.stdout
     assert "subscribers.csv:5" in sent.stderr
     status = cli(project, "status", "--json")
-    rows = json.loads(status.stdout)
-    assert rows[0]["deliveries"] == {"sent": 3}
+    report = json.loads(status.stdout)
+    assert report["editions"][0]["deliveries"] == {"sent": 3}
+    assert report["last_edition"]["deliveries"] == {"sent": 3}
     again = cli(project, "send")
     assert "Nothing new" in again.stdout
 

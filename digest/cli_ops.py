@@ -1,0 +1,93 @@
+"""Operations commands: `digest run` (the scheduler) and `digest status`.
+
+They register on the main group; the work happens in digest/schedule.py
+and digest/status.py.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import click
+
+from digest import logs, schedule
+from digest import status as status_report
+from digest.cli import main, settings_of
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Run what is due now (catch-up included), then exit.")
+@click.pass_context
+def run(ctx: click.Context, once: bool) -> None:
+    """Run the schedule: one edition per slot, until SIGTERM or Ctrl-C.
+
+    Each slot of the `schedule` cron line (in `timezone`) collects, builds
+    and sends. A slot missed by less than catch_up_minutes runs at start.
+    Only one runner sends at a time (a lease in the database); a stop lets
+    the messages in flight finish, and the next start resumes the send.
+
+    Example: digest run
+    """
+    settings = settings_of(ctx)
+    logs.configure("debug" if ctx.obj.get("verbose") else settings.log_level, settings.log_format)
+    stop = threading.Event()
+    with schedule.stop_on_signals(stop):
+        if once:
+            schedule.run_once(settings, stop)
+        else:
+            schedule.run_scheduler(settings, stop)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Show the last and next slot, the runner, editions and their deliveries.
+
+    Also the skipped slots, source problems at the last collect and the
+    number of suppressed addresses.
+
+    Example: digest status --json
+    """
+    facts = status_report.report(settings_of(ctx))
+    if as_json:
+        click.echo(json.dumps(facts, indent=2))
+        return
+    for line in _lines(facts):
+        click.echo(line)
+
+
+def _lines(facts: dict[str, Any]) -> list[str]:
+    last, upcoming, runner = facts["last_slot"], facts["next_slot"], facts["runner"]
+    lines = [f"schedule      {facts['schedule']} ({facts['timezone']})"]
+    if last:
+        shown = f"{last['outcome']}: {last['detail']}" if last["detail"] else last["outcome"]
+        lines.append(f"last slot     {last['slot']}  {shown}")
+    else:
+        lines.append("last slot     none yet (start 'digest run')")
+    lines.append(
+        f"next slot     {upcoming['at'] if upcoming else 'none: the schedule has no more'}"
+    )
+    if runner and runner["active"]:
+        lines.append(f"runner        {runner['holder']} (lease until {runner['expires']})")
+    else:
+        lines.append("runner        none running")
+    lines.append(f"skipped slots {facts['skipped_slots']}")
+    problems = facts["sources"]["problems"]
+    checked = facts["sources"]["checked_at_slot"]
+    health = f"{len(problems)} problem(s)" if problems else "all read"
+    lines.append(
+        f"sources       {health} at slot {checked}" if checked else "sources       not checked yet"
+    )
+    lines += [f"  {p}" for p in problems]
+    lines.append(f"suppressed    {facts['suppressions']} address(es)")
+    if not facts["editions"]:
+        lines.append("editions      none yet. Run 'digest send' or 'digest run' to make one.")
+    for row in facts["editions"]:
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(row["deliveries"].items()))
+        lines.append(
+            f"#{row['number']:<4} {row['id']}  {row['created']}  {counts or 'no deliveries'}"
+        )
+    return lines

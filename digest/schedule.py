@@ -1,0 +1,242 @@
+"""`digest run`: APScheduler glue around the slot runner, and the lease that
+lets only one runner send. APScheduler only wakes us up; which slot runs is
+decided from the database (digest/slot_run.py), so a spurious firing is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from types import FrameType
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]
+
+from digest import store, store_slots
+from digest.config import Settings
+from digest.errors import DigestError
+from digest.slot_run import UNFINISHED, run_due
+from digest.slots import next_slot, trigger_for
+
+log = logging.getLogger(__name__)
+# A failed send (SMTP down, unreadable list) is retried this long after.
+RETRY_AFTER = timedelta(minutes=5)
+# APScheduler may wake us a hair before the slot by the wall clock (its wait
+# is monotonic; NTP may slew the wall clock): count that slot as due.
+EARLY_TOLERANCE = timedelta(seconds=1)
+
+
+class LeaseHeld(DigestError):
+    """Another `digest run` holds the runner lease."""
+
+
+def runner_id() -> str:
+    """Who we are in the lease table: host, process, and a token against pid reuse."""
+    return f"{socket.gethostname()} pid {os.getpid()} ({secrets.token_hex(3)})"
+
+
+class Runner:
+    """The lease, and the tick APScheduler calls; one per `digest run`."""
+
+    def __init__(self, settings: Settings, stop: threading.Event) -> None:
+        self.settings = settings
+        self.stop = stop
+        self.holder = runner_id()
+        self.zone = ZoneInfo(settings.timezone)
+        self.lock = threading.Lock()
+        self.scheduler: BackgroundScheduler | None = None
+        self.lost: store_slots.Lease | None = None
+
+    def _db(self) -> sqlite3.Connection:
+        db = store.connect(self.settings.database)
+        store_slots.ensure(db)
+        return db
+
+    def try_lease(self) -> store_slots.Lease | None:
+        """Take or renew the lease; the other holder when it is not ours."""
+        db = self._db()
+        try:
+            return store_slots.acquire_lease(
+                db,
+                store_slots.RUNNER_LEASE,
+                self.holder,
+                self.settings.lease_seconds,
+                time.time(),
+            )
+        finally:
+            db.close()
+
+    def wait_for_lease(self) -> bool:
+        """Hold the lease; wait for it or raise LeaseHeld, as lease_busy says."""
+        other = self.try_lease()
+        if other is not None and self.settings.lease_busy == "exit":
+            raise LeaseHeld(
+                f"another digest run holds the lease: {other.holder}, since "
+                f"{other.acquired_at}, until {other.expires} unless renewed; stop it first, "
+                "or set lease_busy = 'wait' to stand by"
+            )
+        if other is not None:
+            log.warning("lease held by %s until %s; waiting", other.holder, other.expires)
+        while other is not None:
+            if self.stop.wait(self.poll_seconds):
+                return False
+            other = self.try_lease()
+        log.info("holding the runner lease as %s", self.holder, extra={"holder": self.holder})
+        return True
+
+    @property
+    def poll_seconds(self) -> float:
+        return max(0.2, min(10.0, self.settings.lease_seconds / 3))
+
+    def renew(self) -> None:
+        """Renew the lease; losing it (we hung past its expiry) stops this runner."""
+        try:
+            other = self.try_lease()
+        except (DigestError, sqlite3.Error) as e:
+            log.error("cannot renew the runner lease: %s", e)
+            return
+        if other is not None:
+            log.error("lost the runner lease to %s; stopping", other.holder)
+            self.lost = other
+            self.stop.set()
+
+    def release(self) -> None:
+        db = self._db()
+        try:
+            store_slots.release_lease(db, store_slots.RUNNER_LEASE, self.holder)
+        finally:
+            db.close()
+
+    def tick(self) -> None:
+        """Run whatever is due; again after a long send, for slots due meanwhile."""
+        with self.lock:
+            while not self.stop.is_set():
+                now = datetime.now(self.zone) + EARLY_TOLERANCE
+                try:
+                    results = run_due(self.settings, now, self.stop)
+                except (DigestError, sqlite3.Error) as e:
+                    log.error("tick failed: %s; retrying in %s", e, RETRY_AFTER)
+                    self._retry_later()
+                    return
+                if any(r.outcome == UNFINISHED for r in results):
+                    self._retry_later()
+                    return
+                if datetime.now(self.zone) - now < timedelta(minutes=1):
+                    break  # nothing long ran: no slot can have come due meanwhile
+            self.log_next()
+
+    def _retry_later(self) -> None:
+        if self.scheduler is not None and not self.stop.is_set():
+            when = datetime.now(self.zone) + RETRY_AFTER
+            self.scheduler.add_job(
+                self.tick, "date", run_date=when, id="retry", replace_existing=True
+            )
+
+    def log_next(self) -> None:
+        upcoming = next_slot(self.settings, datetime.now(self.zone))
+        if upcoming is not None:
+            log.info(
+                "next slot %s at %s",
+                upcoming.id,
+                upcoming.at.isoformat(timespec="minutes"),
+                extra={"slot": upcoming.id},
+            )
+
+
+def run_scheduler(settings: Settings, stop: threading.Event | None = None) -> None:
+    """Hold the lease, run due slots now, then each slot of the schedule until `stop`.
+
+    On `stop` the message in flight finishes, the rest of the ledger stays
+    pending, the lease is released, and the next start resumes the send.
+    """
+    with _holding(settings, stop or threading.Event()) as runner:
+        if runner is None:
+            return
+        _add_slot_jobs(runner)
+        while not runner.stop.wait(1.0):
+            pass
+        log.info("stopping: letting messages in flight finish")
+
+
+def run_once(settings: Settings, stop: threading.Event | None = None) -> None:
+    """Hold the lease, run what is due now (catch-up and resumes included), return."""
+    with _holding(settings, stop or threading.Event()) as runner:
+        if runner is not None:
+            runner.tick()
+
+
+@contextmanager
+def _holding(settings: Settings, stop: threading.Event) -> Iterator[Runner | None]:
+    """The lease, kept renewed by a scheduler job, for the block's duration.
+
+    Yields None when `stop` was set while waiting for the lease.
+    """
+    runner = Runner(settings, stop)
+    if not runner.wait_for_lease():
+        yield None
+        return
+    # misfire_grace_time=None: APScheduler never drops a late wakeup on its own;
+    # the catch-up window is ours (digest.slots.plan). coalesce: many late
+    # wakeups are one. max_instances=1: a job never overlaps itself.
+    scheduler = BackgroundScheduler(
+        timezone=runner.zone,
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+    )
+    scheduler.add_job(
+        runner.renew, "interval", seconds=runner.poll_seconds, id="lease", name="lease renewal"
+    )
+    runner.scheduler = scheduler
+    try:
+        scheduler.start()
+        yield runner
+    finally:
+        runner.scheduler = None
+        scheduler.shutdown(wait=True)
+        runner.release()
+        log.info("stopped; runner lease released")
+    if runner.lost is not None:
+        raise LeaseHeld(
+            f"stopped: the runner lease passed to {runner.lost.holder} while this process "
+            "was not renewing it (paused or overloaded?); raise lease_seconds if this recurs"
+        )
+
+
+def _add_slot_jobs(runner: Runner) -> None:
+    assert runner.scheduler is not None
+    runner.scheduler.add_job(
+        runner.tick,
+        trigger_for(runner.settings),
+        id="slots",
+        name="digest slot",
+        next_run_time=datetime.now(runner.zone),  # catch up at once on start
+    )
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set `stop` instead of killing the process mid-message."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            log.warning("already stopping; waiting for messages in flight to finish")
+        else:
+            log.info("received %s", signal.Signals(signum).name)
+        stop.set()
+
+    previous: dict[signal.Signals, Callable[[int, FrameType | None], object] | int | None] = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

@@ -1,0 +1,248 @@
+"""Slots and the scheduler: one edition per slot, whatever fires, restarts or
+runs twice. Real APScheduler triggers and schedulers, real SQLite, a real
+Maildir; slot times are injected where the wall clock would make a test wait.
+"""
+
+from __future__ import annotations
+
+import logging
+import mailbox
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from digest import schedule, status, store, store_slots
+from digest.config import Settings
+from digest.errors import ConfigError
+from digest.slot_run import run_due
+from digest.slots import crontab_trigger, next_slot, slots_between
+from tests.conftest import settings_for
+
+BERLIN = ZoneInfo("Europe/Berlin")
+ACTIVE = 3  # active, valid rows in the fixture's subscribers.csv
+
+
+def berlin(*parts: int, fold: int = 0) -> datetime:
+    return datetime(*parts, tzinfo=BERLIN, fold=fold)  # type: ignore[misc]
+
+
+def daily(project: Path, **env: str) -> Settings:
+    base = {"DIGEST_SCHEDULE": "0 7 * * *", "DIGEST_TIMEZONE": "Europe/Berlin"}
+    return settings_for(project, **{**base, **env})
+
+
+def delivered(project: Path) -> int:
+    return (
+        len(mailbox.Maildir(project / "outbox", create=False))
+        if (project / "outbox").exists()
+        else 0
+    )
+
+
+def editions(settings: Settings) -> list[str]:
+    db = store.connect(settings.database)
+    try:
+        return [str(row["id"]) for row in store.recent_editions(db, 100)]
+    finally:
+        db.close()
+
+
+def add_article(project: Path, name: str) -> None:
+    (project / "samples" / "technology" / f"{name}.txt").write_text(
+        f"{name.title()} Arrives\nA short standfirst about {name}.\nWhat Happened\n"
+        f"Something new happened with {name} this week. It matters to readers.\n",
+        encoding="utf-8",
+    )
+
+
+def test_weekdays_follow_crontab_not_apscheduler_numbering() -> None:
+    trigger = crontab_trigger("0 7 * * 1-5", "Europe/Berlin")
+    saturday = berlin(2026, 11, 28, 12, 0)
+    first = trigger.get_next_fire_time(None, saturday)
+    assert first == berlin(2026, 11, 30, 7, 0)  # Monday, as crontab means 1
+    sundays = crontab_trigger("0 7 * * 0", "Europe/Berlin").get_next_fire_time(None, saturday)
+    assert sundays.weekday() == 6
+
+
+def test_invalid_schedule_is_a_config_error_naming_the_setting(project: Path) -> None:
+    with pytest.raises(ConfigError, match="DIGEST_SCHEDULE"):
+        daily(project, DIGEST_SCHEDULE="0 7 * *")
+    with pytest.raises(ConfigError, match="DIGEST_SCHEDULE"):
+        daily(project, DIGEST_SCHEDULE="0 25 * * *")
+
+
+def test_restart_inside_the_window_gives_one_edition(project: Path) -> None:
+    settings = daily(project)
+    first = run_due(settings, berlin(2026, 11, 30, 7, 0, 5))
+    assert [(r.slot, r.outcome) for r in first] == [("2026-11-30T0700", "sent")]
+    add_article(project, "late-news")  # even with news, the slot is done
+    again = run_due(settings, berlin(2026, 11, 30, 7, 40))
+    assert again == []
+    assert editions(settings) == ["2026-11-30T0700"]
+    assert delivered(project) == ACTIVE
+
+
+def test_slot_missed_at_start_runs_when_inside_the_window(project: Path) -> None:
+    settings = daily(project)
+    results = run_due(settings, berlin(2026, 11, 30, 8, 50))  # 110 minutes late
+    assert [r.outcome for r in results] == ["sent"]
+    assert editions(settings) == ["2026-11-30T0700"]
+
+
+def test_clocks_going_back_fire_0230_twice_but_make_one_edition(project: Path) -> None:
+    settings = daily(project, DIGEST_SCHEDULE="30 2 * * *")
+    trigger = crontab_trigger(settings.schedule, settings.timezone)
+    day = slots_between(trigger, berlin(2026, 10, 25, 0, 0), berlin(2026, 10, 25, 12, 0))
+    # The hazard is real: APScheduler names two instants, an hour apart, for 02:30.
+    assert [s.id for s in day] == ["2026-10-25T0230", "2026-10-25T0230"]
+    assert day[1].at.timestamp() - day[0].at.timestamp() == 3600
+    first = run_due(settings, berlin(2026, 10, 25, 2, 31, fold=0))
+    assert [r.outcome for r in first] == ["sent"]
+    add_article(project, "after-first-firing")
+    second = run_due(settings, berlin(2026, 10, 25, 2, 31, fold=1))
+    assert second == []
+    assert editions(settings) == ["2026-10-25T0230"]
+    assert delivered(project) == ACTIVE
+
+
+def test_slot_with_no_new_articles_sends_nothing_and_is_shown(project: Path) -> None:
+    settings = daily(project)
+    run_due(settings, berlin(2026, 11, 30, 7, 1))
+    results = run_due(settings, berlin(2026, 12, 1, 7, 1))
+    assert [(r.slot, r.outcome) for r in results] == [("2026-12-01T0700", "skipped")]
+    assert "too few new articles" in results[0].detail
+    assert delivered(project) == ACTIVE
+    facts = status.report(settings, berlin(2026, 12, 1, 9, 0))
+    assert facts["last_slot"]["outcome"] == "skipped"
+    assert facts["skipped_slots"] == 1
+    assert facts["next_slot"]["slot"] == "2026-12-02T0700"
+
+
+def test_min_articles_holds_articles_back_for_a_later_slot(project: Path) -> None:
+    strict = daily(project, DIGEST_MIN_ARTICLES="7")  # the samples hold six
+    assert [r.outcome for r in run_due(strict, berlin(2026, 11, 30, 7, 1))] == ["skipped"]
+    assert delivered(project) == 0
+    add_article(project, "seventh")
+    assert [r.outcome for r in run_due(strict, berlin(2026, 12, 1, 7, 1))] == ["sent"]
+    assert editions(strict) == ["2026-12-01T0700"]
+    assert delivered(project) == ACTIVE
+
+
+def test_slots_older_than_the_window_are_skipped_and_logged(
+    project: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = daily(project)
+    run_due(settings, berlin(2026, 11, 30, 7, 1))
+    add_article(project, "while-down")
+    caplog.set_level(logging.INFO)
+    results = run_due(settings, berlin(2026, 12, 2, 10, 0))  # 3 hours after 07:00
+    assert results == []
+    assert delivered(project) == ACTIVE
+    warning = next(r for r in caplog.records if "missed:" in r.getMessage())
+    assert warning.levelno == logging.WARNING
+    assert "2026-12-01T0700 to 2026-12-02T0700" in warning.getMessage()
+    facts = status.report(settings, berlin(2026, 12, 2, 10, 0))
+    assert facts["skipped_slots"] == 2
+    assert "catch_up_minutes" in facts["last_slot"]["detail"]
+    # The article waits for the next slot that is on time.
+    assert [r.outcome for r in run_due(settings, berlin(2026, 12, 3, 7, 0, 30))] == ["sent"]
+
+
+def test_only_the_newest_due_slot_runs(project: Path) -> None:
+    settings = daily(project, DIGEST_SCHEDULE="0 * * * *", DIGEST_CATCH_UP_MINUTES="180")
+    run_due(settings, berlin(2026, 11, 30, 7, 1))
+    add_article(project, "overnight")
+    results = run_due(settings, berlin(2026, 11, 30, 9, 30))
+    assert [(r.slot, r.outcome) for r in results] == [("2026-11-30T0900", "sent")]
+    facts = status.report(settings, berlin(2026, 11, 30, 9, 30))
+    outcomes = {s["slot"]: s["outcome"] for s in facts["slots"]}
+    assert outcomes["2026-11-30T0800"] == "skipped"
+    assert len(editions(settings)) == 2
+
+
+def test_lease_is_exclusive_until_it_expires(project: Path) -> None:
+    db = store.connect(project / "lease.db")
+    store_slots.ensure(db)
+    take = store_slots.acquire_lease
+    assert take(db, "runner", "a", 30, 1000.0) is None
+    assert take(db, "runner", "a", 30, 1010.0) is None  # renewal
+    held = take(db, "runner", "b", 30, 1020.0)
+    assert held is not None and held.holder == "a"
+    assert take(db, "runner", "b", 30, 1041.0) is None  # a stopped renewing
+    store_slots.release_lease(db, "runner", "a")  # not a's to release any more
+    assert store_slots.lease(db, "runner") is not None
+    store_slots.release_lease(db, "runner", "b")
+    assert store_slots.lease(db, "runner") is None
+    db.close()
+
+
+def wait_for(condition: object, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def slot_outcomes(settings: Settings) -> list[str]:
+    db = store.connect(settings.database)
+    try:
+        store_slots.ensure(db)
+        return [s.outcome for s in store_slots.recent_slots(db)]
+    finally:
+        db.close()
+
+
+def test_two_schedulers_on_one_database_make_one_edition(project: Path) -> None:
+    settings = settings_for(
+        project, DIGEST_SCHEDULE="* * * * *", DIGEST_LEASE_BUSY="wait", DIGEST_LEASE_SECONDS="3"
+    )
+    stops = [threading.Event(), threading.Event()]
+    threads = [
+        threading.Thread(target=schedule.run_scheduler, args=(settings, stop)) for stop in stops
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        wait_for(lambda: "sent" in slot_outcomes(settings))
+        facts = status.report(settings)
+        assert facts["runner"]["active"]
+    finally:
+        for stop in stops:
+            stop.set()
+        for thread in threads:
+            thread.join(30)
+    assert len(editions(settings)) == 1
+    assert delivered(project) == ACTIVE
+    assert status.report(settings)["runner"] is None  # released on stop
+
+
+def test_restarted_scheduler_sends_nothing_twice(
+    project: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = settings_for(project, DIGEST_SCHEDULE="* * * * *")
+    caplog.set_level(logging.INFO)
+
+    def ticks() -> int:  # a tick ends by naming the next slot
+        return sum("next slot" in r.getMessage() for r in caplog.records)
+
+    for start in (1, 2):
+        stop = threading.Event()
+        thread = threading.Thread(target=schedule.run_scheduler, args=(settings, stop))
+        thread.start()
+        try:
+            wait_for(lambda: ticks() >= start)  # noqa: B023
+        finally:
+            stop.set()
+            thread.join(30)
+    assert len(editions(settings)) == 1
+    assert delivered(project) == ACTIVE
+
+
+def test_next_slot_is_strictly_after_now(project: Path) -> None:
+    settings = daily(project)
+    assert next_slot(settings, berlin(2026, 11, 30, 7, 0)).id == "2026-12-01T0700"  # type: ignore[union-attr]
+    assert next_slot(settings, berlin(2026, 11, 30, 6, 59)).id == "2026-11-30T0700"  # type: ignore[union-attr]
