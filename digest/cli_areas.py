@@ -3,5 +3,7 @@
 One import line per area keeps parallel work on the CLI free of conflicts.
 """
 
-from digest import cli_summarize  # noqa: F401
-from digest import cli_ops  # noqa: F401  (run, status)
+from digest import (
+    cli_ops,  # noqa: F401  (run, status)
+    cli_summarize,  # noqa: F401
+)
