@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from digest import job
+from digest import job, schedule
 from digest.config import Settings, load_settings
 from digest.errors import DigestError
 
@@ -169,7 +169,7 @@ def send(ctx: click.Context, edition_file: Path | None, address: str | None, dry
     if address:
         result = job.test_send(settings, address, edition_file)
     else:
-        result = job.send(settings, edition_file)
+        result = schedule.send_now(settings, edition_file)
     warn_problems(result.problems)
     for row_error in result.row_errors:
         click.secho(f"warning: skipped {row_error}", fg="yellow", err=True)
@@ -177,6 +177,8 @@ def send(ctx: click.Context, edition_file: Path | None, address: str | None, dry
         click.echo("Nothing new to send: no edition was made.")
         return
     verb = "Resumed" if result.resumed else "Sent"
+    if result.stopped:
+        verb = "Stopped (run 'digest send' again to finish)"
     counts = ", ".join(f"{n} {state}" for state, n in sorted(result.report.counts.items()))
     click.echo(
         f"{verb} edition {result.edition.id} (#{result.edition.number}): "

@@ -40,6 +40,7 @@ class SendResult:
     problems: tuple[Problem, ...] = ()
     resumed: bool = False
     html_bytes: int = 0
+    stopped: bool = False  # a stop signal cut the send short; the next send resumes
 
 
 def secret_for(settings: Settings, db: sqlite3.Connection) -> bytes:
@@ -177,7 +178,9 @@ class Variants:
         return self.cache[keys]
 
 
-def send(settings: Settings, edition_file: Path | None = None) -> SendResult:
+def send(
+    settings: Settings, edition_file: Path | None = None, stop: threading.Event | None = None
+) -> SendResult:
     """The main job: collect, build, render once, deliver to everyone not yet served."""
     db = store.connect(settings.database)
     try:
@@ -185,7 +188,7 @@ def send(settings: Settings, edition_file: Path | None = None) -> SendResult:
         if edition is None:
             return SendResult(None, problems=problems)
         result = SendResult(edition, problems=problems, resumed=resumed)
-        return deliver_edition(settings, db, result)
+        return deliver_edition(settings, db, result, stop)
     finally:
         db.close()
 
@@ -210,6 +213,7 @@ def deliver_edition(
         )
     finally:
         transport.close()
+    result.stopped = stop is not None and stop.is_set()
     return result
 
 

@@ -14,14 +14,15 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta
+from pathlib import Path
 from types import FrameType
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]
 
-from digest import store, store_slots
+from digest import job, store, store_slots
 from digest.config import Settings
 from digest.errors import DigestError
 from digest.slot_run import UNFINISHED, run_due
@@ -39,18 +40,19 @@ class LeaseHeld(DigestError):
     """Another `digest run` holds the runner lease."""
 
 
-def runner_id() -> str:
-    """Who we are in the lease table: host, process, and a token against pid reuse."""
-    return f"{socket.gethostname()} pid {os.getpid()} ({secrets.token_hex(3)})"
+def runner_id(role: str) -> str:
+    """Who we are in the lease table: command, host, process, and a token
+    against pid reuse."""
+    return f"{role} on {socket.gethostname()} pid {os.getpid()} ({secrets.token_hex(3)})"
 
 
 class Runner:
     """The lease, and the tick APScheduler calls; one per `digest run`."""
 
-    def __init__(self, settings: Settings, stop: threading.Event) -> None:
+    def __init__(self, settings: Settings, stop: threading.Event, role: str = "digest run") -> None:
         self.settings = settings
         self.stop = stop
-        self.holder = runner_id()
+        self.holder = runner_id(role)
         self.zone = ZoneInfo(settings.timezone)
         self.lock = threading.Lock()
         self.scheduler: BackgroundScheduler | None = None
@@ -75,14 +77,14 @@ class Runner:
         finally:
             db.close()
 
-    def wait_for_lease(self) -> bool:
-        """Hold the lease; wait for it or raise LeaseHeld, as lease_busy says."""
+    def wait_for_lease(self, busy: str) -> bool:
+        """Hold the lease; when another holds it, wait or raise LeaseHeld (busy="exit")."""
         other = self.try_lease()
-        if other is not None and self.settings.lease_busy == "exit":
+        if other is not None and busy == "exit":
             raise LeaseHeld(
-                f"another digest run holds the lease: {other.holder}, since "
-                f"{other.acquired_at}, until {other.expires} unless renewed; stop it first, "
-                "or set lease_busy = 'wait' to stand by"
+                f"the lease is held by {other.holder}, since {other.acquired_at}, until "
+                f"{other.expires} unless renewed; only one may send at a time: stop it "
+                "first, or set lease_busy = 'wait' to stand by"
             )
         if other is not None:
             log.warning("lease held by %s until %s; waiting", other.holder, other.expires)
@@ -175,13 +177,15 @@ def run_once(settings: Settings, stop: threading.Event | None = None) -> None:
 
 
 @contextmanager
-def _holding(settings: Settings, stop: threading.Event) -> Iterator[Runner | None]:
+def _holding(
+    settings: Settings, stop: threading.Event, role: str = "digest run", busy: str = ""
+) -> Iterator[Runner | None]:
     """The lease, kept renewed by a scheduler job, for the block's duration.
 
     Yields None when `stop` was set while waiting for the lease.
     """
-    runner = Runner(settings, stop)
-    if not runner.wait_for_lease():
+    runner = Runner(settings, stop, role)
+    if not runner.wait_for_lease(busy or settings.lease_busy):
         yield None
         return
     # misfire_grace_time=None: APScheduler never drops a late wakeup on its own;
@@ -219,6 +223,23 @@ def _add_slot_jobs(runner: Runner) -> None:
         name="digest slot",
         next_run_time=datetime.now(runner.zone),  # catch up at once on start
     )
+
+
+def send_now(settings: Settings, edition_file: Path | None = None) -> job.SendResult:
+    """`digest send` under the lease, so it never sends beside `digest run`
+    (it could otherwise resume the very edition the runner is sending).
+
+    In the main thread, SIGTERM and SIGINT let the message in flight finish.
+    """
+    stop = threading.Event()
+    signals = stop_on_signals(stop) if _main_thread() else nullcontext()
+    with signals, _holding(settings, stop, "digest send", busy="exit") as runner:
+        assert runner is not None  # only a stop while waiting yields None; we never wait
+        return job.send(settings, edition_file, stop)
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 @contextmanager

@@ -54,9 +54,36 @@ def run_due(
             at = datetime.fromisoformat(row.scheduled_at).astimezone(zone)
             log.info("slot %s: resuming its unfinished send", row.slot, extra={"slot": row.slot})
             results.append(run_slot(settings, Slot(row.slot, at), stop))
+    if stop is None or not stop.is_set():
+        results += _resume_by_hand(settings, stop)
     if todo.run is not None and (stop is None or not stop.is_set()):
         results.append(run_slot(settings, todo.run, stop))
     return results
+
+
+def _resume_by_hand(settings: Settings, stop: threading.Event | None) -> list[SlotResult]:
+    """Finish an edition a stopped `digest send` left, before any new slot."""
+    db = store.connect(settings.database)
+    try:
+        unfinished = store.unfinished_edition(db)
+        if unfinished is None or store_slots.slot(db, unfinished) is not None:
+            return []
+        body = store.edition_body(db, unfinished)
+        assert body is not None
+        edition = editions.from_json(json.loads(body), f"edition {unfinished}")
+        log.info("resuming edition %s, left unfinished by digest send", unfinished)
+        try:
+            sent = job.deliver_edition(settings, db, job.SendResult(edition, resumed=True), stop)
+        except DigestError as e:
+            log.error("edition %s: stopped by an error: %s", unfinished, e)
+            return [SlotResult("", UNFINISHED, str(e), unfinished)]
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(sent.report.counts.items()))
+        log.info("edition %s: %s", unfinished, counts or "nothing left to deliver")
+        return [
+            SlotResult("", UNFINISHED if sent.stopped else store_slots.SENT, counts, unfinished)
+        ]
+    finally:
+        db.close()
 
 
 def _record_skips(settings: Settings, db: sqlite3.Connection, todo: Plan) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from digest import store, store_slots
 from tests.smtp_server import PortZeroController, RecordingHandler
 
 SUBSCRIBERS = 12
@@ -211,3 +212,68 @@ def test_json_logs_are_one_object_per_line_and_status_reports(project: Path) -> 
     )
     assert "last slot" in text.stdout and "sent: " in text.stdout
     assert "next slot" in text.stdout and "suppressed    0" in text.stdout
+
+
+def run_cli(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "digest", *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_send_by_hand_stops_gracefully_and_the_runner_finishes_it(
+    project: Path, slow_smtp: tuple[PortZeroController, SlowHandler]
+) -> None:
+    controller, handler = slow_smtp
+    env = environment(project, **smtp(controller))
+    sender = subprocess.Popen(
+        [sys.executable, "-m", "digest", "send"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: len(handler.messages) >= 2)
+        sender.send_signal(signal.SIGINT)
+        stdout, stderr = sender.communicate(timeout=30)
+    finally:
+        sender.kill()
+    assert sender.returncode == 0, stderr
+    assert stdout.startswith("Stopped"), stdout
+    counts = ledger(project)
+    assert counts.get("sent") == len(handler.messages) < SUBSCRIBERS
+    assert "sending" not in counts
+    handler.delay = 0
+    finished = run_cli(project, env, "run", "--once")
+    assert finished.returncode == 0, finished.stderr
+    assert "left unfinished by digest send" in finished.stderr
+    recipients = [rcpt for _, rcpts, _ in handler.messages for rcpt in rcpts]
+    assert len(recipients) == SUBSCRIBERS == len(set(recipients))
+
+
+def test_send_by_hand_refuses_while_a_runner_holds_the_lease(project: Path) -> None:
+    env = environment(project)
+    db = store.connect(project / "digest.db")
+    store_slots.ensure(db)
+    holder = "digest run on elsewhere pid 4242 (abc123)"
+    assert store_slots.acquire_lease(db, "runner", holder, 60, time.time()) is None
+    db.close()
+    refused = run_cli(project, env, "send")
+    assert refused.returncode != 0
+    assert "digest run on elsewhere pid 4242" in refused.stderr
+    assert ledger_or_empty(project) == {}
+    assert not (project / "outbox").exists()
+
+
+def ledger_or_empty(project: Path) -> dict[str, int]:
+    try:
+        return ledger(project)
+    except sqlite3.OperationalError:  # no deliveries table: nothing was ever sent
+        return {}
