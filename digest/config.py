@@ -20,16 +20,38 @@ from dotenv import dotenv_values
 from digest.errors import ConfigError
 
 SECURITY_MODES = ("starttls", "ssl", "none")
+SOURCE_KINDS = ("auto", "feed", "page")
+SOURCE_KEYS = ("url", "name", "kind", "full_text", "max_age_days")
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One source of a section and its options (a plain string means defaults)."""
+
+    url: str
+    name: str = ""
+    kind: str = "auto"
+    full_text: bool = False
+    max_age_days: int | None = None
 
 
 @dataclass(frozen=True)
 class SectionConfig:
-    """A digest section: its sources and how many articles it may hold."""
+    """A digest section: its sources and how many articles it may hold.
+
+    `sources` holds each source's location; `options` the same sources with
+    their per-source options, when the config gave any.
+    """
 
     key: str
     title: str
     sources: tuple[str, ...] = ()
     limit: int = 5
+    options: tuple[SourceConfig, ...] = ()
+
+    @property
+    def source_configs(self) -> tuple[SourceConfig, ...]:
+        return self.options or tuple(SourceConfig(s) for s in self.sources)
 
 
 @dataclass(frozen=True)
@@ -76,6 +98,15 @@ class Settings:
     lease_busy: str = "exit"
     log_level: str = "info"
     log_format: str = "text"
+    user_agent: str = "digest/0.1 (newsletter digest builder)"
+    fetch_timeout: float = 20.0
+    fetch_max_bytes: int = 10_000_000
+    fetch_concurrency: int = 16
+    fetch_per_host: int = 4
+    max_age_days: int = 14
+    full_text_min_chars: int = 0
+    resend_edited: bool = False
+    source_failure_threshold: int = 3
     config_path: Path | None = None
 
     @property
@@ -184,6 +215,24 @@ def _as_minutes(value: str) -> int:
     return number
 
 
+def _as_bool(value: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _as_seconds(value: str) -> float:
+    seconds = _as_float(value)
+    if seconds <= 0:
+        raise ValueError("must be a number of seconds above 0")
+    return seconds
+
+
 # setting name -> (environment variable, parser). digest.toml uses the setting
 # name as key in its [digest] table; flags use it too.
 SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
@@ -226,6 +275,15 @@ SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "lease_busy": ("DIGEST_LEASE_BUSY", _choice("exit", "wait")),
     "log_level": ("DIGEST_LOG_LEVEL", _choice("debug", "info", "warning", "error")),
     "log_format": ("DIGEST_LOG_FORMAT", _choice("text", "json")),
+    "user_agent": ("DIGEST_USER_AGENT", _as_str),
+    "fetch_timeout": ("DIGEST_FETCH_TIMEOUT", _as_seconds),
+    "fetch_max_bytes": ("DIGEST_FETCH_MAX_BYTES", _as_positive),
+    "fetch_concurrency": ("DIGEST_FETCH_CONCURRENCY", _as_positive),
+    "fetch_per_host": ("DIGEST_FETCH_PER_HOST", _as_positive),
+    "max_age_days": ("DIGEST_MAX_AGE_DAYS", _as_positive),
+    "full_text_min_chars": ("DIGEST_FULL_TEXT_MIN_CHARS", _as_count),
+    "resend_edited": ("DIGEST_RESEND_EDITED", _as_bool),
+    "source_failure_threshold": ("DIGEST_SOURCE_FAILURE_THRESHOLD", _as_positive),
 }
 
 SECRETS = frozenset({"smtp_password", "secret_key", "llm_api_key"})
@@ -306,15 +364,40 @@ def _sections(raw: Any, base: Path, path: Path | None) -> tuple[SectionConfig, .
         if not isinstance(table, dict) or not table.get("key"):
             raise ConfigError(f"{where}: every [[sections]] entry needs a 'key'")
         sources = table.get("sources", [])
-        if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
+        if not isinstance(sources, list):
             raise ConfigError(f"{where}: 'sources' must be a list of paths or URLs")
         limit = table.get("limit", 5)
         if not isinstance(limit, int) or limit < 1:
             raise ConfigError(f"{where}: 'limit' must be a whole number of 1 or more")
-        resolved = tuple(_resolve_source(s, base) for s in sources)
+        options = tuple(_source(s, base, f"{where} source #{n}") for n, s in enumerate(sources, 1))
         title = str(table.get("title") or table["key"])
-        sections.append(SectionConfig(str(table["key"]), title, resolved, limit))
+        locations = tuple(o.url for o in options)
+        sections.append(SectionConfig(str(table["key"]), title, locations, limit, options))
     return tuple(sections)
+
+
+def _source(raw: Any, base: Path, where: str) -> SourceConfig:
+    """A source given as a string, or as an inline table with options."""
+    if isinstance(raw, str):
+        return SourceConfig(_resolve_source(raw, base))
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: a source is a path, a URL or a table with 'url'")
+    unknown = sorted(set(raw) - set(SOURCE_KEYS))
+    if unknown:
+        known = ", ".join(SOURCE_KEYS)
+        raise ConfigError(f"{where}: unknown source option {unknown[0]!r}; known: {known}")
+    url, kind, age = raw.get("url"), raw.get("kind", "auto"), raw.get("max_age_days")
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigError(f"{where}: 'url' must be a path or URL, e.g. url = \"feed.xml\"")
+    if kind not in SOURCE_KINDS:
+        raise ConfigError(f"{where}: 'kind' must be one of {', '.join(SOURCE_KINDS)}")
+    if age is not None and (not isinstance(age, int) or isinstance(age, bool) or age < 1):
+        raise ConfigError(f"{where}: 'max_age_days' must be a whole number of 1 or more")
+    full_text = raw.get("full_text", False)
+    if not isinstance(full_text, bool):
+        raise ConfigError(f"{where}: 'full_text' must be true or false")
+    name = str(raw.get("name") or "")
+    return SourceConfig(_resolve_source(url.strip(), base), name, kind, full_text, age)
 
 
 def _resolve_source(source: str, base: Path) -> str:

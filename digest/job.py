@@ -22,7 +22,7 @@ from digest.delivery import DeliveryReport, deliver, make_transport
 from digest.mail import MessageSkeleton, build_skeleton
 from digest.model import Article, Edition, Subscriber, article_from_dict
 from digest.render import CompiledEmail, compile_edition
-from digest.sources import Problem, collect, read_source
+from digest.sources import Problem, collect, read_sources
 from digest.subscribers import RowError, active_subscribers
 from digest.summarize import make_summarizer, summary_options
 
@@ -80,12 +80,7 @@ def build_from_sources(
     """An edition of just these sources, in one section, touching no store."""
     from digest.config import SectionConfig
 
-    articles: list[Article] = []
-    problems: list[Problem] = []
-    for source in sources:
-        found, trouble = read_source(source)
-        articles += found
-        problems += trouble
+    articles, problems = read_sources(settings, sources)
     section = SectionConfig("articles", "Articles", tuple(sources), limit=max(len(articles), 1))
     edition = editions.build_edition(
         editions.edition_id_for(when),

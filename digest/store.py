@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -73,6 +74,7 @@ def connect(path: Path) -> sqlite3.Connection:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(SCHEMA)
+        db.executescript(SOURCES_SCHEMA)
     except (sqlite3.Error, OSError) as e:
         raise StoreError(f"cannot open the database {path}: {e}; check DIGEST_DATABASE") from e
     db.row_factory = sqlite3.Row
@@ -97,11 +99,13 @@ def known_article(db: sqlite3.Connection, article_id: str) -> bool:
 
 
 def unsent_articles(db: sqlite3.Connection, section: str) -> list[str]:
-    """Bodies of articles collected for a section and not yet in a sent edition."""
+    """Bodies of articles collected for a section, not yet in a sent edition,
+    and not past their source's maximum age."""
     rows = db.execute(
-        "SELECT body FROM articles WHERE section = ? AND sent_edition IS NULL"
-        " ORDER BY collected_at, id",
-        (section,),
+        "SELECT a.body FROM articles a LEFT JOIN article_meta m ON m.id = a.id"
+        " WHERE a.section = ? AND a.sent_edition IS NULL"
+        " AND (m.expires_at IS NULL OR m.expires_at > ?) ORDER BY a.collected_at, a.id",
+        (section, now()),
     )
     return [row["body"] for row in rows]
 
@@ -249,3 +253,167 @@ def generated_secret(db: sqlite3.Connection) -> bytes:
 
 def count_suppressed(db: sqlite3.Connection) -> int:
     return int(db.execute("SELECT COUNT(*) AS n FROM suppressions").fetchone()["n"])
+
+
+# --- Sources: article identity, feed state and source health ---------------
+
+SOURCES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS article_keys (
+    key TEXT PRIMARY KEY,
+    article_id TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS article_meta (
+    id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    expires_at TEXT
+);
+CREATE TABLE IF NOT EXISTS source_state (
+    source TEXT PRIMARY KEY,
+    etag TEXT NOT NULL DEFAULT '',
+    last_modified TEXT NOT NULL DEFAULT '',
+    last_attempt TEXT,
+    last_success TEXT,
+    last_error TEXT NOT NULL DEFAULT '',
+    last_error_at TEXT,
+    failures INTEGER NOT NULL DEFAULT 0,
+    items INTEGER NOT NULL DEFAULT 0,
+    new_items INTEGER NOT NULL DEFAULT 0,
+    total_new INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+
+@dataclass(frozen=True)
+class KnownArticle:
+    """A stored article an incoming one matched, and by which key."""
+
+    id: str
+    key: str
+    sent: bool
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    """How a source has been doing; `failing` once failures reach the threshold."""
+
+    source: str
+    last_attempt: str | None
+    last_success: str | None
+    last_error: str
+    last_error_at: str | None
+    failures: int
+    items: int
+    new_items: int
+    total_new: int
+    failing: bool
+
+
+def find_article(db: sqlite3.Connection, keys: Sequence[str]) -> KnownArticle | None:
+    """The stored article matching the first of these identity keys that is known."""
+    for key in keys:
+        row = db.execute(
+            "SELECT a.id, a.sent_edition, COALESCE(m.content_hash, '') AS hash"
+            " FROM article_keys k JOIN articles a ON a.id = k.article_id"
+            " LEFT JOIN article_meta m ON m.id = a.id WHERE k.key = ?",
+            (key,),
+        ).fetchone()
+        if row is not None:
+            return KnownArticle(row["id"], key, row["sent_edition"] is not None, row["hash"])
+    return None
+
+
+def add_article_keys(
+    db: sqlite3.Connection, article_id: str, keys: Iterable[str], replace: bool = False
+) -> None:
+    """Map identity keys to an article; `replace` moves known keys to it."""
+    verb = "REPLACE" if replace else "IGNORE"
+    db.executemany(
+        f"INSERT OR {verb} INTO article_keys (key, article_id) VALUES (?, ?)",
+        [(key, article_id) for key in keys],
+    )
+
+
+def set_article_meta(
+    db: sqlite3.Connection, article_id: str, source: str, content_hash: str, expires: str | None
+) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO article_meta (id, source, content_hash, expires_at)"
+        " VALUES (?, ?, ?, ?)",
+        (article_id, source, content_hash, expires),
+    )
+
+
+def replace_unsent_body(db: sqlite3.Connection, article_id: str, title: str, body: str) -> None:
+    """An article edited before it was sent: keep the newer text."""
+    db.execute(
+        "UPDATE articles SET title = ?, body = ? WHERE id = ? AND sent_edition IS NULL",
+        (title, body, article_id),
+    )
+
+
+def feed_state(db: sqlite3.Connection, source: str) -> tuple[str, str]:
+    """The ETag and Last-Modified last seen for a source, for a conditional GET."""
+    row = db.execute(
+        "SELECT etag, last_modified FROM source_state WHERE source = ?", (source,)
+    ).fetchone()
+    return ("", "") if row is None else (str(row["etag"]), str(row["last_modified"]))
+
+
+def record_source_success(
+    db: sqlite3.Connection, source: str, validators: tuple[str, str] | None, items: int, new: int
+) -> None:
+    """A source answered; `validators` None (a 304) keeps the stored ETag and date."""
+    stamp = now()
+    db.execute("INSERT OR IGNORE INTO source_state (source) VALUES (?)", (source,))
+    db.execute(
+        "UPDATE source_state SET last_attempt = ?, last_success = ?, failures = 0,"
+        " new_items = ?, total_new = total_new + ? WHERE source = ?",
+        (stamp, stamp, new, new, source),
+    )
+    if validators is not None:
+        db.execute(
+            "UPDATE source_state SET etag = ?, last_modified = ?, items = ? WHERE source = ?",
+            (*validators, items, source),
+        )
+
+
+def record_source_failure(db: sqlite3.Connection, source: str, message: str) -> None:
+    stamp = now()
+    db.execute("INSERT OR IGNORE INTO source_state (source) VALUES (?)", (source,))
+    db.execute(
+        "UPDATE source_state SET last_attempt = ?, last_error = ?, last_error_at = ?,"
+        " failures = failures + 1, new_items = 0 WHERE source = ?",
+        (stamp, message, stamp, source),
+    )
+
+
+def source_health(db: sqlite3.Connection, threshold: int = 3) -> list[SourceHealth]:
+    """Every source collected so far, failing ones first."""
+    rows = db.execute("SELECT * FROM source_state ORDER BY failures DESC, source")
+    return [
+        SourceHealth(
+            source=row["source"],
+            last_attempt=row["last_attempt"],
+            last_success=row["last_success"],
+            last_error=row["last_error"],
+            last_error_at=row["last_error_at"],
+            failures=int(row["failures"]),
+            items=int(row["items"]),
+            new_items=int(row["new_items"]),
+            total_new=int(row["total_new"]),
+            failing=int(row["failures"]) >= threshold,
+        )
+        for row in rows
+    ]
+
+
+def feed_failures(db: sqlite3.Connection, source: str) -> int:
+    row = db.execute("SELECT failures FROM source_state WHERE source = ?", (source,)).fetchone()
+    return 0 if row is None else int(row["failures"])
+
+
+def never_collected(source: str) -> SourceHealth:
+    """The health of a configured source that has not been read yet."""
+    return SourceHealth(source, None, None, "", None, 0, 0, 0, 0, False)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from digest.config import Settings, load_settings
+from tests.feed_server import FeedServer
 from tests.smtp_server import PortZeroController, RecordingHandler
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,6 +24,13 @@ def smtp_server() -> Iterator[tuple[PortZeroController, RecordingHandler]]:
         yield controller, handler
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    """A real HTTP server on loopback; set routes on it, then point sources at it."""
+    with FeedServer() as server:
+        yield server
 
 
 SUBSCRIBERS = """email,name,sections,status

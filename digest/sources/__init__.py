@@ -1,33 +1,38 @@
 """Collecting articles from every configured source.
 
-Each kind of source lives in its own module; this one dispatches on the
-source string and records what is new in the store. A failing source is
-reported and never stops the others.
+All sources are read concurrently (HTTP ones through one client with per-host
+limits); each result is stored as it arrives. A failing source is recorded
+against its name and never stops the others.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
 import sqlite3
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from digest import store
-from digest.config import Settings
-from digest.errors import SourceError
-from digest.model import Article, article_to_dict
-from digest.sources import files
+from digest.config import Settings, SourceConfig
+from digest.model import Article
+from digest.sources.fetch import fetcher
+from digest.sources.identity import identity_keys
+from digest.sources.outcome import Entry, Problem, SourceResult
+from digest.sources.reader import IsNew, is_remote, read_local, read_remote
+from digest.sources.remember import is_new, remember
+
+__all__ = [
+    "Collected",
+    "Problem",
+    "collect",
+    "health",
+    "read_source",
+    "read_sources",
+    "source_report",
+]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Something a source could not deliver: where, and what went wrong."""
-
-    source: str
-    message: str
 
 
 @dataclass(frozen=True)
@@ -38,37 +43,161 @@ class Collected:
     problems: tuple[Problem, ...]
 
 
-def read_source(source: str) -> tuple[list[Article], list[Problem]]:
-    """Every article a source holds right now, and what went wrong reading it."""
-    if "://" in source and not source.startswith("file://"):
-        problem = Problem(source, "URL sources are not supported yet; use a local file or folder")
-        return [], [problem]
-    path = Path(source.removeprefix("file://"))
-    try:
-        paths = files.article_paths(path)
-    except SourceError as e:
-        return [], [Problem(source, str(e))]
-    articles: list[Article] = []
-    problems: list[Problem] = []
-    for item in paths:
-        try:
-            articles.append(files.read_article(item))
-        except SourceError as e:
-            log.warning("skipped %s", e)
-            problems.append(Problem(str(item), str(e)))
-    return articles, problems
+Planned = tuple[str, SourceConfig]  # (section key, source)
+OnResult = Callable[[str, SourceResult], None]
+
+
+async def read_all(
+    settings: Settings,
+    plan: Sequence[Planned],
+    on_result: OnResult,
+    validators: Callable[[str], tuple[str, str]],
+    new: Callable[[SourceConfig], IsNew],
+) -> None:
+    """Read every planned source; hand each result over as soon as it is in."""
+    for section, spec in plan:
+        if not is_remote(spec.url):
+            on_result(section, read_local(spec))
+    remote = [(section, spec) for section, spec in plan if is_remote(spec.url)]
+    if not remote:
+        return
+    async with fetcher(settings) as client:
+
+        async def one(section: str, spec: SourceConfig) -> tuple[str, SourceResult]:
+            return section, await read_remote(client, spec, validators(spec.url), new(spec))
+
+        for done in asyncio.as_completed([one(s, spec) for s, spec in remote]):
+            on_result(*await done)
 
 
 def collect(settings: Settings, db: sqlite3.Connection) -> Collected:
     """Read every configured source and store the articles not seen before."""
     new: list[tuple[str, Article]] = []
     problems: list[Problem] = []
-    for section in settings.sections:
-        for source in section.sources:
-            articles, trouble = read_source(source)
-            problems.extend(trouble)
-            for article in articles:
-                body = json.dumps(article_to_dict(article), ensure_ascii=False)
-                if store.add_article(db, article.id, section.key, article.url, article.title, body):
-                    new.append((section.key, article))
+
+    def on_result(section: str, result: SourceResult) -> None:
+        found = _store_result(settings, db, section, result)
+        new.extend((section, article) for article in found)
+        problems.extend(_problems(settings, db, result))
+
+    plan = [(s.key, spec) for s in settings.sections for spec in s.source_configs]
+    asyncio.run(
+        read_all(
+            settings,
+            plan,
+            on_result,
+            lambda url: store.feed_state(db, url),
+            lambda spec: lambda entry: is_new(db, spec, entry),
+        )
+    )
     return Collected(tuple(new), tuple(problems))
+
+
+def _store_result(
+    settings: Settings, db: sqlite3.Connection, section: str, result: SourceResult
+) -> list[Article]:
+    """One transaction per source: its new articles and its health record."""
+    url = result.source.url
+    db.execute("BEGIN")
+    try:
+        if result.error:
+            store.record_source_failure(db, url, result.error)
+            found: list[Article] = []
+        else:
+            stored = (remember(db, settings, section, result.source, e) for e in result.entries)
+            found = [article for article in stored if article is not None]
+            count = len(result.entries)
+            store.record_source_success(db, url, result.validators, count, len(found))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return found
+
+
+def _problems(settings: Settings, db: sqlite3.Connection, result: SourceResult) -> list[Problem]:
+    problems = list(result.problems)
+    if result.error:
+        state = store.feed_failures(db, result.source.url)
+        if state >= settings.source_failure_threshold:
+            message = f"FAILING: {state} runs in a row. {result.error}"
+        else:
+            message = result.error
+        log.warning("%s", message)
+        problems.append(Problem(result.source.url, message))
+    return problems
+
+
+def read_sources(
+    settings: Settings, sources: Sequence[str | SourceConfig]
+) -> tuple[list[Article], list[Problem]]:
+    """Every article these sources hold now, once each, touching no store."""
+    results: list[SourceResult] = []
+    plan = [("", s if isinstance(s, SourceConfig) else SourceConfig(s)) for s in sources]
+    asyncio.run(
+        read_all(
+            settings,
+            plan,
+            lambda _section, result: results.append(result),
+            lambda _url: ("", ""),
+            lambda _spec: lambda _entry: True,
+        )
+    )
+    seen: set[str] = set()
+    articles: list[Article] = []
+    problems: list[Problem] = []
+    for result in results:
+        problems.extend(result.problems)
+        if result.error:
+            problems.append(Problem(result.source.url, result.error))
+        for entry in result.entries:
+            if _first_time(entry, result.source.url, seen):
+                articles.append(entry.article)
+    return articles, problems
+
+
+def _first_time(entry: Entry, source: str, seen: set[str]) -> bool:
+    keys = identity_keys(entry.article, source, entry.guid)
+    if seen.intersection(keys):
+        return False
+    seen.update(keys)
+    return True
+
+
+def read_source(
+    source: str, settings: Settings | None = None
+) -> tuple[list[Article], list[Problem]]:
+    """Every article one source holds right now, and what went wrong reading it."""
+    return read_sources(settings or Settings(), [source])
+
+
+def source_report(settings: Settings, db: sqlite3.Connection) -> list[store.SourceHealth]:
+    """Health of every configured source (never-collected ones included), then
+    of sources no longer configured; failing ones first."""
+    known = {h.source: h for h in store.source_health(db, settings.source_failure_threshold)}
+    configured = [spec.url for s in settings.sections for spec in s.source_configs]
+    rows = [
+        known.pop(url) if url in known else store.never_collected(url)
+        for url in dict.fromkeys(configured)
+    ]
+    rows += known.values()
+    return sorted(rows, key=lambda h: (not h.failing, h.failures == 0))
+
+
+def health(settings: Settings) -> list[dict[str, object]]:
+    """Every source's health as plain values, with a one-word status:
+    ok, error (failed last time), failing (threshold reached) or new."""
+    db = store.connect(settings.database)
+    try:
+        report = source_report(settings, db)
+    finally:
+        db.close()
+    return [{"status": _status(h), **h.__dict__} for h in report]
+
+
+def _status(h: store.SourceHealth) -> str:
+    if h.failing:
+        return "failing"
+    if h.failures:
+        return "error"
+    return "ok" if h.last_attempt else "new"

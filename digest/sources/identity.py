@@ -1,0 +1,71 @@
+"""What makes two collected items the same article: a GUID (per source), a
+canonical URL (no tracking parameters, no fragment) and a hash of the text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from digest.model import Article
+
+# Query parameters that only say where a click came from; the page is the same.
+TRACKING_PARAMS = frozenset(
+    {"fbclid", "gclid", "dclid", "msclkid", "yclid", "igshid", "mc_cid", "mc_eid"}
+    | {"_hsenc", "_hsmi", "mkt_tok", "oly_anon_id", "oly_enc_id", "vero_id", "wt_mc"}
+)
+TRACKING_PREFIXES = ("utm_", "pk_", "ga_")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+SPACES = re.compile(r"\s+")
+
+
+def canonical_url(url: str) -> str:
+    """The URL with its scheme and host lower-cased, the default port, the
+    fragment and tracking parameters removed; other URLs come back trimmed."""
+    text = url.strip()
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        return text
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not parts.hostname:
+        return text
+    host = parts.hostname.lower()
+    if port and port != DEFAULT_PORTS[scheme]:
+        host = f"{host}:{port}"
+    # Segments are kept verbatim: re-encoding could change what the server sees.
+    query = "&".join(p for p in parts.query.split("&") if p and not _tracking(p))
+    return urlunsplit((scheme, host, parts.path or "/", query, ""))
+
+
+def _tracking(segment: str) -> bool:
+    key = unquote(segment.split("=", 1)[0]).lower()
+    return key in TRACKING_PARAMS or key.startswith(TRACKING_PREFIXES)
+
+
+def content_hash(title: str, text: str) -> str:
+    """A hash of the words, blind to case and spacing, so re-wrapping is no edit."""
+    normal = SPACES.sub(" ", f"{title}\n{text}").strip().lower()
+    return hashlib.sha256(normal.encode()).hexdigest()[:32]
+
+
+def article_hash(article: Article) -> str:
+    return content_hash(article.title, " ".join([article.standfirst, article.text]))
+
+
+def identity_keys(article: Article, source: str, guid: str = "") -> list[str]:
+    """Lookup keys, strongest first: GUID (scoped to its source, since many
+    feeds number their items 1, 2, 3), canonical URL, content hash."""
+    keys = [f"guid:{source} {guid}"] if guid else []
+    if article.url:
+        keys.append(f"url:{canonical_url(article.url)}")
+    keys.append(f"hash:{article_hash(article)}")
+    return keys
+
+
+def article_id(source: str, url: str, guid: str = "") -> str:
+    """A stable id: from the canonical URL when there is one, else the GUID."""
+    basis = f"url:{canonical_url(url)}" if url else f"guid:{source} {guid}"
+    return hashlib.sha256(basis.encode()).hexdigest()[:16]
