@@ -107,6 +107,9 @@ class Settings:
     full_text_min_chars: int = 0
     resend_edited: bool = False
     source_failure_threshold: int = 3
+    serve_host: str = "127.0.0.1"
+    serve_port: int = 8025
+    empty_note: bool = False
     config_path: Path | None = None
 
     @property
@@ -284,6 +287,9 @@ SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "full_text_min_chars": ("DIGEST_FULL_TEXT_MIN_CHARS", _as_count),
     "resend_edited": ("DIGEST_RESEND_EDITED", _as_bool),
     "source_failure_threshold": ("DIGEST_SOURCE_FAILURE_THRESHOLD", _as_positive),
+    "serve_host": ("DIGEST_SERVE_HOST", _as_str),
+    "serve_port": ("DIGEST_SERVE_PORT", _as_port),
+    "empty_note": ("DIGEST_EMPTY_NOTE", _as_bool),
 }
 
 SECRETS = frozenset({"smtp_password", "secret_key", "llm_api_key"})

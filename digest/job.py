@@ -21,9 +21,10 @@ from digest.config import Settings
 from digest.delivery import DeliveryReport, deliver, make_transport
 from digest.mail import MessageSkeleton, build_skeleton
 from digest.model import Article, Edition, Subscriber, article_from_dict
+from digest.notes import OrNote
 from digest.render import CompiledEmail, compile_edition
 from digest.sources import Problem, collect, read_sources
-from digest.subscribers import RowError, active_subscribers
+from digest.subscribers import RowError, active_subscribers, effective
 from digest.summarize import make_summarizer, summary_options
 
 log = logging.getLogger(__name__)
@@ -200,8 +201,8 @@ def deliver_edition(
     _, result.html_bytes = skeleton_for(settings, db, edition)
     transport = make_transport(settings)
     result.destination = transport.description
-    subscribers = active_subscribers(settings.subscribers, result.row_errors)
-    variants = Variants(settings, db, edition)
+    subscribers = effective(settings.subscribers, db, result.row_errors)
+    variants = OrNote(Variants(settings, db, edition), settings, secret_for(settings, db), edition)
     try:
         result.report = deliver(
             edition.id, variants, subscribers, transport, db, settings.base_url, stop

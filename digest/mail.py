@@ -6,7 +6,6 @@ recipient headers and the slots in each body part are encoded and joined.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import re
@@ -17,6 +16,7 @@ from email.quoprimime import body_encode
 from email.utils import format_datetime, formataddr, getaddresses
 from urllib.parse import quote
 
+from digest import tokens
 from digest.errors import ConfigError
 from digest.render import CompiledEmail, Prepared
 
@@ -112,14 +112,8 @@ def message_id(skeleton: MessageSkeleton, email: str) -> str:
 
 
 def unsubscribe_token(secret: bytes, list_id: str, email: str) -> str:
-    """`address.signature`, both base64url; the signature covers list and address."""
-    address = email.lower().encode()
-    signature = hmac.new(secret, list_id.encode() + b"\n" + address, hashlib.sha256).digest()
-    return f"{_b64(address)}.{_b64(signature[:18])}"
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    """`address.signature`; digest/tokens.py signs and `digest serve` verifies."""
+    return tokens.sign(secret, list_id, email)
 
 
 def _qp(value: str) -> bytes:

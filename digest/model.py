@@ -107,6 +107,10 @@ class Subscriber:
     sections: frozenset[str] = field(default_factory=frozenset)
     status: str = "active"
     line: int = 0
+    # IANA zone from the optional `timezone` column; empty means the digest's own.
+    timezone: str = ""
+    # Further CSV columns as (name, value) pairs in header order, for templates.
+    extra: tuple[tuple[str, str], ...] = ()
 
     @property
     def active(self) -> bool:

@@ -47,6 +47,11 @@ CREATE TABLE IF NOT EXISTS suppressions (
     reason TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS preferences (
+    email TEXT PRIMARY KEY,
+    sections TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
 """
 
 # Ledger states. 'sent', 'bounced' and 'failed' are final for an edition.
@@ -417,3 +422,53 @@ def feed_failures(db: sqlite3.Connection, source: str) -> int:
 def never_collected(source: str) -> SourceHealth:
     """The health of a configured source that has not been read yet."""
     return SourceHealth(source, None, None, "", None, 0, 0, 0, 0, False)
+
+
+# Subscribers: what they chose on the web. Sections are stored ';'-joined,
+# empty meaning every section, like the CSV column.
+
+
+def set_preferences(db: sqlite3.Connection, email: str, sections: Iterable[str]) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO preferences (email, sections, updated_at) VALUES (?, ?, ?)",
+        (email.lower(), ";".join(sorted(set(sections))), now()),
+    )
+
+
+def subscriber_state(
+    db: sqlite3.Connection, email: str
+) -> tuple[str | None, frozenset[str] | None]:
+    """(suppression reason or None, preferred sections or None) in one query."""
+    key = email.lower()
+    row = db.execute(
+        "SELECT (SELECT reason FROM suppressions WHERE email = ?) AS reason,"
+        " (SELECT sections FROM preferences WHERE email = ?) AS sections",
+        (key, key),
+    ).fetchone()
+    sections = row["sections"]
+    chosen = None if sections is None else frozenset(s for s in sections.split(";") if s)
+    return row["reason"], chosen
+
+
+def unsuppress(db: sqlite3.Connection, email: str, reason_prefix: str) -> bool:
+    """Lift a suppression whose reason starts with reason_prefix; True if one was."""
+    cursor = db.execute(
+        "DELETE FROM suppressions WHERE email = ? AND substr(reason, 1, ?) = ?",
+        (email.lower(), len(reason_prefix), reason_prefix),
+    )
+    return cursor.rowcount > 0
+
+
+def editions_page(db: sqlite3.Connection, limit: int, offset: int) -> list[sqlite3.Row]:
+    """Editions newest first, for the archive."""
+    return list(
+        db.execute(
+            "SELECT id, number, title, created_at FROM editions"
+            " ORDER BY number DESC LIMIT ? OFFSET ?",
+            (limit, offset),
+        )
+    )
+
+
+def edition_count(db: sqlite3.Connection) -> int:
+    return int(db.execute("SELECT COUNT(*) FROM editions").fetchone()[0])

@@ -1,22 +1,33 @@
-"""The subscriber list: a CSV file read as a stream and validated row by row.
+"""The subscriber list: a CSV file read as a stream and validated row by row,
+then merged with what the database knows (unsubscribes, bounces, preferences).
 
-Bad rows are reported with their line number and skipped; the rest go on.
+Bad rows and repeated addresses are reported with their line number and
+skipped; the rest go on. Memory stays flat whatever the list's length.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
-from dataclasses import dataclass
+import sqlite3
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
+from typing import TextIO
+from zoneinfo import available_timezones
 
 from email_validator import EmailNotValidError, validate_email
 
+from digest import store, tokens
+from digest.config import Settings
 from digest.errors import SubscriberError
+from digest.mail import sender_address
 from digest.model import Subscriber
 
 STATUSES = ("active", "unsubscribed", "bounced")
 REQUIRED = ("email",)
+COLUMNS = ("email", "name", "sections", "status", "timezone")
 
 
 @dataclass(frozen=True)
@@ -26,32 +37,44 @@ class RowError:
     path: str
     line: int
     message: str
+    duplicate_of: int = 0
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.message}"
 
 
-def read_subscribers(path: Path) -> Iterator[Subscriber | RowError]:
-    """Yield each row as a Subscriber, or a RowError saying what is wrong."""
+def _open(path: Path) -> TextIO:
     try:
-        handle = path.open(newline="", encoding="utf-8-sig")
+        return path.open(newline="", encoding="utf-8-sig")
     except OSError as e:
         raise SubscriberError(
             f"cannot read the subscriber list {path} ({e.strerror}); check DIGEST_SUBSCRIBERS"
         ) from e
-    with handle:
+
+
+def read_subscribers(path: Path) -> Iterator[Subscriber | RowError]:
+    """Yield each row as a Subscriber, or a RowError saying what is wrong."""
+    with _open(path) as handle:
         reader = csv.DictReader(handle)
-        missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+        try:
+            fieldnames = [name.strip() for name in reader.fieldnames or []]
+        except (csv.Error, UnicodeDecodeError) as e:
+            raise SubscriberError(f"{path}:1: unreadable CSV header ({e})") from e
+        reader.fieldnames = fieldnames
+        missing = [c for c in REQUIRED if c not in fieldnames]
         if missing:
             raise SubscriberError(f"{path}: no '{missing[0]}' column in the header line")
+        extra = tuple(name for name in fieldnames if name and name not in COLUMNS)
         try:
             for row in reader:
-                yield _row(row, path, reader.line_num)
+                yield _row(row, path, reader.line_num, extra)
         except (csv.Error, UnicodeDecodeError) as e:
             raise SubscriberError(f"{path}:{reader.line_num}: unreadable CSV ({e})") from e
 
 
-def _row(row: dict[str, str | None], path: Path, line: int) -> Subscriber | RowError:
+def _row(
+    row: dict[str, str | None], path: Path, line: int, extra: tuple[str, ...]
+) -> Subscriber | RowError:
     raw = (row.get("email") or "").strip()
     try:
         address = validate_email(raw, check_deliverability=False).normalized
@@ -60,14 +83,229 @@ def _row(row: dict[str, str | None], path: Path, line: int) -> Subscriber | RowE
     status = (row.get("status") or "active").strip().lower()
     if status not in STATUSES:
         return RowError(str(path), line, f"status {status!r} is not one of {', '.join(STATUSES)}")
-    sections = frozenset(s.strip() for s in (row.get("sections") or "").split(";") if s.strip())
-    return Subscriber(address, (row.get("name") or "").strip(), sections, status, line)
+    zone = (row.get("timezone") or "").strip()
+    if zone and zone not in _zones():
+        return RowError(
+            str(path), line, f"timezone {zone!r} is not an IANA zone such as Europe/Berlin"
+        )
+    return Subscriber(
+        email=address,
+        name=(row.get("name") or "").strip(),
+        sections=split_sections(row.get("sections") or ""),
+        status=status,
+        line=line,
+        timezone=zone,
+        extra=tuple((name, (row.get(name) or "").strip()) for name in extra),
+    )
+
+
+@cache
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def split_sections(value: str) -> frozenset[str]:
+    return frozenset(s.strip() for s in value.split(";") if s.strip())
+
+
+class Seen:
+    """Addresses already read and the line each was first on, kept in a private
+    temporary SQLite database (on disk, small page cache) rather than a Python
+    set, so a million-row list costs a few megabytes of memory, not hundreds."""
+
+    def __init__(self) -> None:
+        # An empty file name is SQLite's private temporary database, deleted on close.
+        self.db = sqlite3.connect("", isolation_level=None)
+        self.db.execute("PRAGMA cache_size = -8000")
+        self.db.execute(
+            "CREATE TABLE seen (email TEXT PRIMARY KEY, line INTEGER NOT NULL) WITHOUT ROWID"
+        )
+        # One transaction for the whole pass: nothing here needs to survive a crash.
+        self.db.execute("BEGIN")
+
+    def first_line(self, email: str, line: int) -> int:
+        """0 when the address is new (and now recorded), else the line it was first on."""
+        key = email.lower()
+        cursor = self.db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?)", (key, line))
+        if cursor.rowcount == 1:
+            return 0
+        return int(self.db.execute("SELECT line FROM seen WHERE email = ?", (key,)).fetchone()[0])
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def unique(items: Iterable[Subscriber | RowError], path: Path) -> Iterator[Subscriber | RowError]:
+    """Pass rows through, turning a repeated address (any case) into a RowError:
+    the first row with an address wins."""
+    seen = Seen()
+    try:
+        for item in items:
+            if isinstance(item, Subscriber):
+                first = seen.first_line(item.email, item.line)
+                if first:
+                    message = f"duplicate of line {first} ({item.email}); the first row wins"
+                    item = RowError(str(path), item.line, message, duplicate_of=first)
+            yield item
+    finally:
+        seen.close()
+
+
+def unique_subscribers(path: Path) -> Iterator[Subscriber | RowError]:
+    """Every row of the list, validated, with repeated addresses as errors."""
+    return unique(read_subscribers(path), path)
 
 
 def active_subscribers(path: Path, errors: list[RowError]) -> Iterator[Subscriber]:
     """Active subscribers only; row errors are appended to `errors` as found."""
-    for item in read_subscribers(path):
+    for item in unique_subscribers(path):
         if isinstance(item, RowError):
             errors.append(item)
         elif item.active:
             yield item
+
+
+def effective(path: Path, db: sqlite3.Connection, errors: list[RowError]) -> Iterator[Subscriber]:
+    """Who a send goes to: active in the list and not suppressed in the database
+    (unsubscribes and bounces there beat the CSV), with the sections chosen on
+    the preferences page in place of the CSV's."""
+    for sub in active_subscribers(path, errors):
+        reason, chosen = store.subscriber_state(db, sub.email)
+        if reason is None:
+            yield sub if chosen is None else replace(sub, sections=chosen)
+
+
+def current(sub: Subscriber, db: sqlite3.Connection) -> Subscriber:
+    """A subscriber with status and sections as the database has them now."""
+    reason, chosen = store.subscriber_state(db, sub.email)
+    if reason is not None:
+        sub = replace(sub, status="bounced" if reason.startswith("bounced") else "unsubscribed")
+    return sub if chosen is None else replace(sub, sections=chosen)
+
+
+def find(path: Path, email: str) -> Subscriber | None:
+    """One subscriber's row (the first with that address), or None. A streamed
+    scan: used by the preferences page only when the database has no answer."""
+    wanted = email.lower()
+    with _open(path) as handle:
+        reader = csv.reader(handle)
+        header = [name.strip() for name in next(reader, [])]
+        if "email" not in header:
+            return None
+        column = header.index("email")
+        for row in reader:
+            # A cheap test on the raw cell first; full validation only for a hit.
+            if len(row) > column and row[column].strip().lower() == wanted:
+                found = _row(dict(zip(header, row, strict=False)), path, reader.line_num, ())
+                return found if isinstance(found, Subscriber) else None
+    return None
+
+
+@dataclass
+class CheckSummary:
+    """What `digest subscribers check` found in a list."""
+
+    rows: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+    bad: int = 0
+    duplicates: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.bad or self.duplicates)
+
+
+def check(path: Path, on_problem: Callable[[RowError], None]) -> CheckSummary:
+    """Validate a list (syntax only, no DNS), reporting each problem as found."""
+    summary = CheckSummary()
+    for item in unique_subscribers(path):
+        summary.rows += 1
+        if isinstance(item, RowError):
+            if item.duplicate_of:
+                summary.duplicates += 1
+            else:
+                summary.bad += 1
+            on_problem(item)
+        else:
+            summary.statuses[item.status] = summary.statuses.get(item.status, 0) + 1
+    return summary
+
+
+def header_of(path: Path) -> list[str]:
+    with _open(path) as handle:
+        return [name.strip() for name in next(csv.reader(handle), [])]
+
+
+def export(
+    path: Path, db: sqlite3.Connection, out: TextIO, on_problem: Callable[[RowError], None]
+) -> int:
+    """Write the list with current statuses and sections to `out`, keeping every
+    column; bad and repeated rows are reported and left out. Returns rows written."""
+    columns = header_of(path)
+    columns += [c for c in ("name", "sections", "status") if c not in columns]
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    written = 0
+    for item in unique_subscribers(path):
+        if isinstance(item, RowError):
+            on_problem(item)
+            continue
+        sub = current(item, db)
+        values = {
+            "email": sub.email,
+            "name": sub.name,
+            "sections": ";".join(sorted(sub.sections)),
+            "status": sub.status,
+            "timezone": sub.timezone,
+            **dict(sub.extra),
+        }
+        writer.writerow([values.get(column, "") for column in columns])
+        written += 1
+    return written
+
+
+def export_list(
+    settings: Settings, out: Path | None, on_problem: Callable[[RowError], None]
+) -> int:
+    """`digest subscribers export`: to a file (replaced only once complete) or stdout."""
+    db = store.connect(settings.database)
+    try:
+        if out is None:
+            return export(settings.subscribers, db, sys.stdout, on_problem)
+        partial = out.with_name(out.name + ".partial")
+        try:
+            with partial.open("w", encoding="utf-8", newline="") as handle:
+                count = export(settings.subscribers, db, handle, on_problem)
+            partial.replace(out)
+        except OSError as e:
+            raise SubscriberError(f"cannot write {out} ({e.strerror}); check the --out path") from e
+        return count
+    finally:
+        db.close()
+
+
+def unsubscribe(settings: Settings, items: Iterable[str]) -> list[str]:
+    """Suppress each address (or the address in an unsubscribe token)."""
+    from digest.job import secret_for  # job imports this module
+
+    db = store.connect(settings.database)
+    try:
+        list_name = tokens.list_id(settings.title, sender_address(settings.from_addr))
+        secret = secret_for(settings, db)
+        done = []
+        for item in items:
+            email = tokens.verify(secret, list_name, item.strip()) or _address(item)
+            store.suppress(db, email, "unsubscribed: by hand")
+            done.append(email.lower())
+        return done
+    finally:
+        db.close()
+
+
+def _address(item: str) -> str:
+    try:
+        return str(validate_email(item.strip(), check_deliverability=False).normalized)
+    except EmailNotValidError as e:
+        raise SubscriberError(
+            f"{item!r} is neither an address nor a valid unsubscribe token: {e}"
+        ) from e
