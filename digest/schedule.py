@@ -34,6 +34,7 @@ RETRY_AFTER = timedelta(minutes=5)
 # APScheduler may wake us a hair before the slot by the wall clock (its wait
 # is monotonic; NTP may slew the wall clock): count that slot as due.
 EARLY_TOLERANCE = timedelta(seconds=1)
+WATCH_SECONDS = 60
 
 
 class LeaseHeld(DigestError):
@@ -57,6 +58,7 @@ class Runner:
         self.lock = threading.Lock()
         self.scheduler: BackgroundScheduler | None = None
         self.lost: store_slots.Lease | None = None
+        self.announced = ""
 
     def _db(self) -> sqlite3.Connection:
         db = store.connect(self.settings.database)
@@ -144,8 +146,10 @@ class Runner:
             )
 
     def log_next(self) -> None:
+        """Name the next slot, once per slot."""
         upcoming = next_slot(self.settings, datetime.now(self.zone))
-        if upcoming is not None:
+        if upcoming is not None and upcoming.id != self.announced:
+            self.announced = upcoming.id
             log.info(
                 "next slot %s at %s",
                 upcoming.id,
@@ -223,6 +227,10 @@ def _add_slot_jobs(runner: Runner) -> None:
         name="digest slot",
         next_run_time=datetime.now(runner.zone),  # catch up at once on start
     )
+    # The cron wakeup waits on a monotonic timer, which stands still while the
+    # machine sleeps and ignores wall-clock jumps: a cheap check every minute
+    # keeps a slot from running hours late (or being missed) after either.
+    runner.scheduler.add_job(runner.tick, "interval", seconds=WATCH_SECONDS, id="watch")
 
 
 def send_now(settings: Settings, edition_file: Path | None = None) -> job.SendResult:
