@@ -175,7 +175,7 @@ class Variants:
 
 
 def send(
-    settings: Settings, edition_file: Path | None = None, stop: threading.Event | None = None
+    settings: Settings, edition_file: Path | None = None, *, stop: threading.Event | None = None
 ) -> SendResult:
     """The main job: collect, build, render once, deliver to everyone not yet served."""
     db = store.connect(settings.database)
@@ -205,7 +205,7 @@ def deliver_edition(
     variants = OrNote(Variants(settings, db, edition), settings, secret_for(settings, db), edition)
     try:
         result.report = deliver(
-            edition.id, variants, subscribers, transport, db, settings.base_url, stop
+            edition.id, variants, subscribers, transport, db, settings.base_url, stop=stop
         )
     finally:
         transport.close()

@@ -243,7 +243,7 @@ def send_now(settings: Settings, edition_file: Path | None = None) -> job.SendRe
     signals = stop_on_signals(stop) if _main_thread() else nullcontext()
     with signals, _holding(settings, stop, "digest send", busy="exit") as runner:
         assert runner is not None  # only a stop while waiting yields None; we never wait
-        return job.send(settings, edition_file, stop)
+        return job.send(settings, edition_file, stop=stop)
 
 
 def _main_thread() -> bool:
