@@ -46,8 +46,8 @@ def run(ctx: click.Context, once: bool) -> None:
 def status(ctx: click.Context, as_json: bool) -> None:
     """Show the last and next slot, the runner, editions and their deliveries.
 
-    Also the skipped slots, source problems at the last collect and the
-    number of suppressed addresses.
+    Also the skipped slots, each source's health (failing ones named) and
+    the number of suppressed addresses.
 
     Example: digest status --json
     """
@@ -57,6 +57,18 @@ def status(ctx: click.Context, as_json: bool) -> None:
         return
     for line in _lines(facts):
         click.echo(line)
+
+
+def _source_lines(found: dict[str, Any]) -> list[str]:
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(found["counts"].items()))
+    lines = [f"sources       {counts or 'none configured'} (details: digest sources)"]
+    for row in found["health"]:
+        if row["status"] in ("error", "failing"):
+            lines.append(f"  {row['status']}: {row['source']}: {row['last_error']}")
+    if found["problems"]:
+        lines.append(f"  {len(found['problems'])} problem(s) at slot {found['checked_at_slot']}:")
+        lines += [f"    {p}" for p in found["problems"]]
+    return lines
 
 
 def _lines(facts: dict[str, Any]) -> list[str]:
@@ -75,13 +87,7 @@ def _lines(facts: dict[str, Any]) -> list[str]:
     else:
         lines.append("runner        none running")
     lines.append(f"skipped slots {facts['skipped_slots']}")
-    problems = facts["sources"]["problems"]
-    checked = facts["sources"]["checked_at_slot"]
-    health = f"{len(problems)} problem(s)" if problems else "all read"
-    lines.append(
-        f"sources       {health} at slot {checked}" if checked else "sources       not checked yet"
-    )
-    lines += [f"  {p}" for p in problems]
+    lines += _source_lines(facts["sources"])
     lines.append(f"suppressed    {facts['suppressions']} address(es)")
     if not facts["editions"]:
         lines.append("editions      none yet. Run 'digest send' or 'digest run' to make one.")

@@ -1,6 +1,6 @@
 """What `digest status` reports: the schedule's last and next slot, the
 runner holding the lease, the latest editions with their delivery counts,
-skipped slots, source problems and suppressions.
+skipped slots, source health and suppressions.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from digest import store, store_slots
+from digest import sources, store, store_slots
 from digest.config import Settings
 from digest.slots import next_slot
 
@@ -38,7 +38,7 @@ def report(settings: Settings, now: datetime | None = None, limit: int = 10) -> 
             "editions": editions,
             "slots": [asdict(s) for s in slots],
             "skipped_slots": store_slots.count_skipped(db),
-            "sources": _sources(slots),
+            "sources": _sources(settings, slots),
             "suppressions": store.count_suppressed(db),
         }
     finally:
@@ -67,9 +67,17 @@ def _runner(db: sqlite3.Connection) -> dict[str, object] | None:
     }
 
 
-def _sources(slots: list[store_slots.SlotRow]) -> dict[str, object]:
-    """Source health as the last collect of a slot saw it."""
-    for row in slots:
-        if row.problems is not None:
-            return {"checked_at_slot": row.slot, "problems": list(row.problems)}
-    return {"checked_at_slot": None, "problems": []}
+def _sources(settings: Settings, slots: list[store_slots.SlotRow]) -> dict[str, object]:
+    """Each source's health (digest sources), and the problems the last
+    collect of a slot reported."""
+    health = sources.health(settings)
+    counts: dict[str, int] = {}
+    for row in health:
+        counts[str(row["status"])] = counts.get(str(row["status"]), 0) + 1
+    checked = next((row for row in slots if row.problems is not None), None)
+    return {
+        "counts": counts,
+        "health": health,
+        "checked_at_slot": None if checked is None else checked.slot,
+        "problems": [] if checked is None else list(checked.problems or ()),
+    }

@@ -246,3 +246,22 @@ def test_next_slot_is_strictly_after_now(project: Path) -> None:
     settings = daily(project)
     assert next_slot(settings, berlin(2026, 11, 30, 7, 0)).id == "2026-12-01T0700"  # type: ignore[union-attr]
     assert next_slot(settings, berlin(2026, 11, 30, 6, 59)).id == "2026-11-30T0700"  # type: ignore[union-attr]
+
+
+def test_source_problems_are_logged_and_shown_in_status(
+    project: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = project / "digest.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8")
+        + '\n[[sections]]\nkey = "gone"\ntitle = "Gone"\nsources = ["samples/missing"]\n',
+        encoding="utf-8",
+    )
+    settings = daily(project)
+    caplog.set_level(logging.WARNING)
+    assert [r.outcome for r in run_due(settings, berlin(2026, 11, 30, 7, 1))] == ["sent"]
+    assert any("samples/missing" in r.getMessage() for r in caplog.records)
+    found = status.report(settings, berlin(2026, 11, 30, 8, 0))["sources"]
+    assert found["checked_at_slot"] == "2026-11-30T0700"
+    assert len(found["problems"]) == 1 and "samples/missing" in found["problems"][0]
+    assert found["counts"] == {"ok": 2, "error": 1}

@@ -201,6 +201,11 @@ def test_json_logs_are_one_object_per_line_and_status_reports(project: Path) -> 
     assert facts["last_edition"]["deliveries"] == {"sent": SUBSCRIBERS}
     assert facts["next_slot"] is not None and facts["runner"] is None
     assert facts["suppressions"] == 0 and facts["sources"]["problems"] == []
+    assert facts["sources"]["counts"] == {"ok": 2}  # the two sample folders
+    assert {row["source"] for row in facts["sources"]["health"]} == {
+        "samples/technology",
+        "samples/science",
+    }
     text = subprocess.run(
         [sys.executable, "-m", "digest", "status"],
         cwd=project,
@@ -212,6 +217,7 @@ def test_json_logs_are_one_object_per_line_and_status_reports(project: Path) -> 
     )
     assert "last slot" in text.stdout and "sent: " in text.stdout
     assert "next slot" in text.stdout and "suppressed    0" in text.stdout
+    assert "2 ok" in text.stdout
 
 
 def run_cli(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
