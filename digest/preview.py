@@ -1,0 +1,165 @@
+"""The editor's preview: the edition built from the current sources (or an
+edition file), rendered for a chosen subscriber, touching no store. The
+server around it lives in `digest/preview_server.py`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import islice
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from digest import edition as editions
+from digest import store
+from digest.config import Settings
+from digest.errors import DigestError
+from digest.model import Edition, Subscriber
+from digest.render import CompiledEmail, compile_edition, personalize
+from digest.sources import read_source
+from digest.subscribers import RowError, read_subscribers
+from digest.summarize import make_summarizer, summary_options
+
+PICKER_LIMIT = 200  # rows of the subscriber list offered in the picker
+SAMPLE = "sample"
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Someone the editor can preview the email as."""
+
+    key: str
+    label: str
+    email: str
+    name: str
+    sections: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Built:
+    """One build of the preview: the edition, who can read it, what went wrong."""
+
+    settings: Settings
+    edition: Edition | None
+    readers: tuple[Reader, ...]
+    problems: tuple[str, ...]
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class View:
+    """The email as one reader gets it, or why they get nothing."""
+
+    reader: Reader
+    compiled: CompiledEmail | None
+    html: str
+    text: str
+
+
+def sample_reader() -> Reader:
+    return Reader(SAMPLE, "Sample reader (every section)", "reader@example.org", "", frozenset())
+
+
+def build_edition(settings: Settings, edition_file: Path | None) -> tuple[Edition, list[str]]:
+    """The edition file as it is now, or every article the sources hold now."""
+    if edition_file is not None:
+        return editions.load_edition(edition_file), []
+    problems: list[str] = []
+    articles = {}
+    for section in settings.sections:
+        found = []
+        for source in section.sources:
+            read, trouble = read_source(source)
+            found += read
+            problems += [f"{p.source}: {p.message}" for p in trouble]
+        articles[section.key] = found
+    when = datetime.now(ZoneInfo(settings.timezone))
+    edition = editions.build_edition(
+        edition_id=editions.edition_id_for(when),
+        title=settings.title,
+        number=next_number(settings.database),
+        created=when,
+        sections=settings.sections,
+        articles=articles,
+        summarizer=make_summarizer(summary_options(settings)),
+        edition_words=settings.edition_words,
+    )
+    return edition, problems
+
+
+def next_number(database: Path) -> int:
+    """The number the next edition would get; the database is only read."""
+    if not database.is_file():
+        return 1
+    try:
+        db = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return 1
+    try:
+        db.row_factory = sqlite3.Row
+        return store.next_edition_number(db)
+    except sqlite3.Error:
+        return 1
+    finally:
+        db.close()
+
+
+def readers(settings: Settings) -> tuple[tuple[Reader, ...], list[str]]:
+    """The sample reader and the first rows of the subscriber list."""
+    found, problems = [sample_reader()], []
+    if settings.subscribers.is_file():
+        for row in islice(read_subscribers(settings.subscribers), PICKER_LIMIT):
+            if isinstance(row, RowError):
+                problems.append(str(row))
+                continue
+            found.append(_reader(row))
+    return tuple(found), problems
+
+
+def _reader(subscriber: Subscriber) -> Reader:
+    chosen = ", ".join(sorted(subscriber.sections)) or "every section"
+    status = "" if subscriber.active else f", {subscriber.status}"
+    label = f"{subscriber.name or subscriber.email} <{subscriber.email}> ({chosen}{status})"
+    return Reader(
+        f"line-{subscriber.line}", label, subscriber.email, subscriber.name, subscriber.sections
+    )
+
+
+def view_for(built: Built, key: str) -> View:
+    """Compile (or take from the cache) the variant this reader gets, and fill it."""
+    reader = next((r for r in built.readers if r.key == key), built.readers[0])
+    if built.edition is None:
+        return View(reader, None, "", "")
+    known = {s.key for s in built.edition.sections} | {s.key for s in built.settings.sections}
+    variant = editions.for_sections(built.edition, frozenset(reader.sections & known))
+    if editions.is_empty(variant):
+        return View(reader, None, "", "")
+    compiled = compile_edition(variant, built.settings)
+    html, text = personalize(compiled, personal_values(built.settings, reader))
+    return View(reader, compiled, html, text)
+
+
+def personal_values(settings: Settings, reader: Reader) -> dict[str, str]:
+    """What a real send would splice in, with placeholder tokens."""
+    base = settings.base_url.rstrip("/")
+    return {
+        "name": reader.name or "reader",
+        "email": reader.email,
+        "unsubscribe_url": f"{base}/unsubscribe?token=preview",
+        "preferences_url": f"{base}/preferences?token=preview",
+    }
+
+
+def build(settings: Settings, edition_file: Path | None) -> Built:
+    """A whole preview build; what fails is reported on the page, not raised."""
+    try:
+        edition, problems = build_edition(settings, edition_file)
+    except DigestError as e:
+        return Built(settings, None, (sample_reader(),), (), str(e))
+    try:
+        found, trouble = readers(settings)
+    except DigestError as e:
+        found, trouble = (sample_reader(),), [str(e)]
+    return Built(settings, edition, found, tuple(problems + trouble))
