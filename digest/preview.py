@@ -14,16 +14,17 @@ from zoneinfo import ZoneInfo
 
 from digest import edition as editions
 from digest import store
-from digest.config import Settings
+from digest.config import Settings, SourceConfig
 from digest.errors import DigestError
-from digest.model import Edition, Subscriber
+from digest.model import Article, Edition, Subscriber
 from digest.render import CompiledEmail, compile_edition, personalize
-from digest.sources import read_source
+from digest.sources import read_sources
 from digest.subscribers import RowError, read_subscribers
 from digest.summarize import make_summarizer, summary_options
 
 PICKER_LIMIT = 200  # rows of the subscriber list offered in the picker
 SAMPLE = "sample"
+Fetched = dict[SourceConfig, tuple[list[Article], list[str]]]
 
 
 @dataclass(frozen=True)
@@ -62,18 +63,24 @@ def sample_reader() -> Reader:
     return Reader(SAMPLE, "Sample reader (every section)", "reader@example.org", "", frozenset())
 
 
-def build_edition(settings: Settings, edition_file: Path | None) -> tuple[Edition, list[str]]:
-    """The edition file as it is now, or every article the sources hold now."""
+def build_edition(
+    settings: Settings, edition_file: Path | None, fetched: Fetched | None = None
+) -> tuple[Edition, list[str]]:
+    """The edition file as it is now, or every article the sources hold now.
+
+    Web sources are read once per `fetched` mapping (a preview session), so
+    a template edit does not fetch every feed again; local files always are.
+    """
     if edition_file is not None:
         return editions.load_edition(edition_file), []
     problems: list[str] = []
     articles = {}
     for section in settings.sections:
-        found = []
-        for source in section.sources:
-            read, trouble = read_source(source)
+        found: list[Article] = []
+        for source in section.options or tuple(SourceConfig(s) for s in section.sources):
+            read, trouble = _read(settings, source, fetched)
             found += read
-            problems += [f"{p.source}: {p.message}" for p in trouble]
+            problems += trouble
         articles[section.key] = found
     when = datetime.now(ZoneInfo(settings.timezone))
     edition = editions.build_edition(
@@ -87,6 +94,19 @@ def build_edition(settings: Settings, edition_file: Path | None) -> tuple[Editio
         edition_words=settings.edition_words,
     )
     return edition, problems
+
+
+def _read(
+    settings: Settings, source: SourceConfig, fetched: Fetched | None
+) -> tuple[list[Article], list[str]]:
+    remote = "://" in source.url and not source.url.startswith("file://")
+    if remote and fetched is not None and source in fetched:
+        return fetched[source]
+    read, trouble = read_sources(settings, [source])
+    result = read, [f"{p.source}: {p.message}" for p in trouble]
+    if remote and fetched is not None:
+        fetched[source] = result
+    return result
 
 
 def next_number(database: Path) -> int:
@@ -152,10 +172,10 @@ def personal_values(settings: Settings, reader: Reader) -> dict[str, str]:
     }
 
 
-def build(settings: Settings, edition_file: Path | None) -> Built:
+def build(settings: Settings, edition_file: Path | None, fetched: Fetched | None = None) -> Built:
     """A whole preview build; what fails is reported on the page, not raised."""
     try:
-        edition, problems = build_edition(settings, edition_file)
+        edition, problems = build_edition(settings, edition_file, fetched)
     except DigestError as e:
         return Built(settings, None, (sample_reader(),), (), str(e))
     try:

@@ -71,7 +71,8 @@ class PreviewServer:
     ) -> None:
         self.load, self.edition_file = load, edition_file
         self.settings = load()
-        self.built = preview.build(self.settings, edition_file)
+        self.fetched: preview.Fetched = {}  # web sources, read once per session
+        self.built = preview.build(self.settings, edition_file, self.fetched)
         self.version = 1
         self.changed = threading.Condition()
         self.stopping = threading.Event()
@@ -118,7 +119,7 @@ class PreviewServer:
                     self.settings = self.load()
                 except DigestError as e:
                     error = f"digest.toml: {e}"
-            built = preview.build(self.settings, self.edition_file)
+            built = preview.build(self.settings, self.edition_file, self.fetched)
             if error:
                 built = preview.Built(built.settings, None, built.readers, built.problems, error)
             self.built = built
