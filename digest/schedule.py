@@ -29,7 +29,7 @@ from digest.slot_run import UNFINISHED, run_due
 from digest.slots import next_slot, trigger_for
 
 log = logging.getLogger(__name__)
-# A failed send (SMTP down, unreadable list) is retried this long after.
+# A send stopped by an error (SMTP down, unreadable list) is retried this long after.
 RETRY_AFTER = timedelta(minutes=5)
 # APScheduler may wake us a hair before the slot by the wall clock (its wait
 # is monotonic; NTP may slew the wall clock): count that slot as due.
@@ -59,6 +59,7 @@ class Runner:
         self.scheduler: BackgroundScheduler | None = None
         self.lost: store_slots.Lease | None = None
         self.announced = ""
+        self.retry_at: datetime | None = None
 
     def _db(self) -> sqlite3.Connection:
         db = store.connect(self.settings.database)
@@ -121,29 +122,29 @@ class Runner:
             db.close()
 
     def tick(self) -> None:
-        """Run whatever is due; again after a long send, for slots due meanwhile."""
+        """Run whatever is due; again after a long send, for slots due meanwhile.
+
+        A send cut short by an error is retried RETRY_AFTER later (by the
+        minute check), not every minute; a new slot due retries it at once.
+        """
         with self.lock:
             while not self.stop.is_set():
                 now = datetime.now(self.zone) + EARLY_TOLERANCE
+                resume = self.retry_at is None or now >= self.retry_at
                 try:
-                    results = run_due(self.settings, now, self.stop)
+                    results = run_due(self.settings, now, self.stop, resume)
                 except (DigestError, sqlite3.Error) as e:
                     log.error("tick failed: %s; retrying in %s", e, RETRY_AFTER)
-                    self._retry_later()
+                    self.retry_at = now + RETRY_AFTER
                     return
                 if any(r.outcome == UNFINISHED for r in results):
-                    self._retry_later()
+                    self.retry_at = now + RETRY_AFTER
                     return
+                if results:
+                    self.retry_at = None
                 if datetime.now(self.zone) - now < timedelta(minutes=1):
                     break  # nothing long ran: no slot can have come due meanwhile
             self.log_next()
-
-    def _retry_later(self) -> None:
-        if self.scheduler is not None and not self.stop.is_set():
-            when = datetime.now(self.zone) + RETRY_AFTER
-            self.scheduler.add_job(
-                self.tick, "date", run_date=when, id="retry", replace_existing=True
-            )
 
     def log_next(self) -> None:
         """Name the next slot, once per slot."""

@@ -38,25 +38,33 @@ class SlotResult:
 
 
 def run_due(
-    settings: Settings, now: datetime, stop: threading.Event | None = None
+    settings: Settings,
+    now: datetime,
+    stop: threading.Event | None = None,
+    resume: bool = True,
 ) -> list[SlotResult]:
-    """Skip what is too old, resume what was cut short, run the slot now due."""
+    """Skip what is too old, resume what was cut short (unless `resume` is
+    False: a retry is not due yet), run the slot now due."""
     db = store.connect(settings.database)
     try:
         todo = plan(settings, db, now)
         _record_skips(settings, db, todo)
     finally:
         db.close()
+
+    def going() -> bool:
+        return stop is None or not stop.is_set()
+
     zone = ZoneInfo(settings.timezone)
     results = []
-    for row in todo.resume:
-        if stop is None or not stop.is_set():
+    for row in todo.resume if resume or todo.run is not None else ():
+        if going():
             at = datetime.fromisoformat(row.scheduled_at).astimezone(zone)
             log.info("slot %s: resuming its unfinished send", row.slot, extra={"slot": row.slot})
             results.append(run_slot(settings, Slot(row.slot, at), stop))
-    if stop is None or not stop.is_set():
+    if going() and (resume or todo.run is not None):
         results += _resume_by_hand(settings, stop)
-    if todo.run is not None and (stop is None or not stop.is_set()):
+    if todo.run is not None and going():
         results.append(run_slot(settings, todo.run, stop))
     return results
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import mailbox
+import socket
 import threading
 import time
 from datetime import datetime
@@ -21,6 +22,7 @@ from digest.errors import ConfigError
 from digest.slot_run import run_due
 from digest.slots import crontab_trigger, next_slot, slots_between
 from tests.conftest import settings_for
+from tests.smtp_server import PortZeroController, RecordingHandler
 
 BERLIN = ZoneInfo("Europe/Berlin")
 ACTIVE = 3  # active, valid rows in the fixture's subscribers.csv
@@ -116,7 +118,11 @@ def test_slot_with_no_new_articles_sends_nothing_and_is_shown(project: Path) -> 
     assert [(r.slot, r.outcome) for r in results] == [("2026-12-01T0700", "skipped")]
     assert "too few new articles" in results[0].detail
     assert delivered(project) == ACTIVE
+    db = store.connect(settings.database)
+    store.suppress(db, "gone@example.org", "bounced: 550 no such user")
+    db.close()
     facts = status.report(settings, berlin(2026, 12, 1, 9, 0))
+    assert facts["suppressions"] == 1
     assert facts["last_slot"]["outcome"] == "skipped"
     assert facts["skipped_slots"] == 1
     assert facts["next_slot"]["slot"] == "2026-12-02T0700"
@@ -265,3 +271,34 @@ def test_source_problems_are_logged_and_shown_in_status(
     assert found["checked_at_slot"] == "2026-11-30T0700"
     assert len(found["problems"]) == 1 and "samples/missing" in found["problems"][0]
     assert found["counts"] == {"ok": 2, "error": 1}
+
+
+def test_a_send_stopped_by_an_error_is_resumed_later_and_sent_once(
+    project: Path, smtp_server: tuple[PortZeroController, RecordingHandler]
+) -> None:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    dead_port = closed.getsockname()[1]
+    closed.close()
+    down = daily(
+        project,
+        DIGEST_SMTP_HOST="127.0.0.1",
+        DIGEST_SMTP_PORT=str(dead_port),
+        DIGEST_SMTP_SECURITY="none",
+    )
+    failed = run_due(down, berlin(2026, 11, 30, 7, 1))
+    assert [(r.outcome, r.edition) for r in failed] == [("unfinished", "2026-11-30T0700")]
+    assert "cannot reach SMTP server" in failed[0].detail
+    assert run_due(down, berlin(2026, 11, 30, 7, 2), resume=False) == []  # retry not yet due
+    controller, handler = smtp_server
+    up = daily(
+        project,
+        DIGEST_SMTP_HOST="127.0.0.1",
+        DIGEST_SMTP_PORT=str(controller.port),
+        DIGEST_SMTP_SECURITY="none",
+    )
+    retried = run_due(up, berlin(2026, 11, 30, 7, 6))
+    assert [(r.slot, r.outcome) for r in retried] == [("2026-11-30T0700", "sent")]
+    recipients = [rcpt for _, rcpts, _ in handler.messages for rcpt in rcpts]
+    assert len(recipients) == ACTIVE == len(set(recipients))
+    assert editions(up) == ["2026-11-30T0700"]
