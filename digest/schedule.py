@@ -47,6 +47,20 @@ def runner_id(role: str) -> str:
     return f"{role} on {socket.gethostname()} pid {os.getpid()} ({secrets.token_hex(3)})"
 
 
+class LeaseGuard(threading.Event):
+    """The stop a send checks between messages: set by a signal, and also
+    once the lease has run out unrenewed, so a runner that was paused past its
+    lease (while another took over) sends no further message."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        super().__init__()
+        self.stop = stop
+        self.valid_until = 0.0
+
+    def is_set(self) -> bool:
+        return self.stop.is_set() or time.time() >= self.valid_until
+
+
 class Runner:
     """The lease, and the tick APScheduler calls; one per `digest run`."""
 
@@ -60,6 +74,7 @@ class Runner:
         self.lost: store_slots.Lease | None = None
         self.announced = ""
         self.retry_at: datetime | None = None
+        self.guard = LeaseGuard(stop)
 
     def _db(self) -> sqlite3.Connection:
         db = store.connect(self.settings.database)
@@ -68,17 +83,17 @@ class Runner:
 
     def try_lease(self) -> store_slots.Lease | None:
         """Take or renew the lease; the other holder when it is not ours."""
+        clock = time.time()
         db = self._db()
         try:
-            return store_slots.acquire_lease(
-                db,
-                store_slots.RUNNER_LEASE,
-                self.holder,
-                self.settings.lease_seconds,
-                time.time(),
+            other = store_slots.acquire_lease(
+                db, store_slots.RUNNER_LEASE, self.holder, self.settings.lease_seconds, clock
             )
         finally:
             db.close()
+        if other is None:
+            self.guard.valid_until = clock + self.settings.lease_seconds
+        return other
 
     def wait_for_lease(self, busy: str) -> bool:
         """Hold the lease; when another holds it, wait or raise LeaseHeld (busy="exit")."""
@@ -132,7 +147,7 @@ class Runner:
                 now = datetime.now(self.zone) + EARLY_TOLERANCE
                 resume = self.retry_at is None or now >= self.retry_at
                 try:
-                    results = run_due(self.settings, now, self.stop, resume)
+                    results = run_due(self.settings, now, self.guard, resume)
                 except (DigestError, sqlite3.Error) as e:
                     log.error("tick failed: %s; retrying in %s", e, RETRY_AFTER)
                     self.retry_at = now + RETRY_AFTER
@@ -244,7 +259,7 @@ def send_now(settings: Settings, edition_file: Path | None = None) -> job.SendRe
     signals = stop_on_signals(stop) if _main_thread() else nullcontext()
     with signals, _holding(settings, stop, "digest send", busy="exit") as runner:
         assert runner is not None  # only a stop while waiting yields None; we never wait
-        return job.send(settings, edition_file, stop=stop)
+        return job.send(settings, edition_file, stop=runner.guard)
 
 
 def _main_thread() -> bool:

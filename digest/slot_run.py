@@ -179,7 +179,7 @@ def _conclude(
     if stop is not None and stop.is_set():
         # Rows not yet claimed do not exist, so the ledger cannot tell whether
         # everyone was reached: the next start resumes and finds out.
-        detail = f"stopped by a signal after {counts or 'nothing'}; the next start resumes"
+        detail = f"stopped after {counts or 'nothing'}; the next start resumes"
         store_slots.finish_slot(db, slot.id, store_slots.RUNNING, detail)
         log.warning("slot %s: %s", slot.id, detail, extra={"slot": slot.id})
         return SlotResult(slot.id, UNFINISHED, detail, edition.id)

@@ -302,3 +302,18 @@ def test_a_send_stopped_by_an_error_is_resumed_later_and_sent_once(
     recipients = [rcpt for _, rcpts, _ in handler.messages for rcpt in rcpts]
     assert len(recipients) == ACTIVE == len(set(recipients))
     assert editions(up) == ["2026-11-30T0700"]
+
+
+def test_a_runner_paused_past_its_lease_sends_no_further_message(project: Path) -> None:
+    settings = daily(project, DIGEST_LEASE_SECONDS="1")
+    stop = threading.Event()
+    runner = schedule.Runner(settings, stop)
+    assert runner.guard.is_set()  # no lease yet: nothing may be sent
+    assert runner.try_lease() is None
+    assert not runner.guard.is_set()
+    time.sleep(1.1)  # as if paused: no renewal within the lease
+    assert runner.guard.is_set()
+    assert runner.try_lease() is None  # renewed (nobody took it meanwhile)
+    assert not runner.guard.is_set()
+    stop.set()
+    assert runner.guard.is_set()
