@@ -28,19 +28,24 @@ def subscribers_group() -> None:
 
 @subscribers_group.command()
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-def check(file: Path) -> None:
+@click.pass_context
+def check(ctx: click.Context, file: Path) -> None:
     """Validate a subscriber CSV: every bad row and repeated address, by line.
 
-    Addresses are checked for syntax only (no DNS). Exits 1 when anything is
-    wrong, so it can guard an import.
+    Addresses are checked for syntax only (no DNS); section keys against the
+    configured sections. Exits 1 when anything is wrong, so it can guard an
+    import.
 
     Example: digest subscribers check subscribers.csv
     """
-    summary = subscribers.check(file, _report)
+    known = frozenset(s.key for s in settings_of(ctx).sections)
+    summary = subscribers.check(file, _report, known)
     statuses = ", ".join(f"{n} {s}" for s, n in sorted(summary.statuses.items())) or "none valid"
+    unknown = summary.unknown_sections
+    more = f", {unknown} with unknown sections" if unknown else ""
     click.echo(
         f"{file}: {summary.rows} row(s): {statuses}; "
-        f"{summary.bad} bad row(s), {summary.duplicates} duplicate(s)"
+        f"{summary.bad} bad row(s), {summary.duplicates} duplicate(s){more}"
     )
     if not summary.ok:
         sys.exit(1)

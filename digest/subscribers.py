@@ -209,14 +209,19 @@ class CheckSummary:
     statuses: dict[str, int] = field(default_factory=dict)
     bad: int = 0
     duplicates: int = 0
+    unknown_sections: int = 0
 
     @property
     def ok(self) -> bool:
-        return not (self.bad or self.duplicates)
+        return not (self.bad or self.duplicates or self.unknown_sections)
 
 
-def check(path: Path, on_problem: Callable[[RowError], None]) -> CheckSummary:
-    """Validate a list (syntax only, no DNS), reporting each problem as found."""
+def check(
+    path: Path, on_problem: Callable[[RowError], None], known: frozenset[str] = frozenset()
+) -> CheckSummary:
+    """Validate a list (syntax only, no DNS), reporting each problem as found.
+    With `known` section keys, a row naming others is reported too: a typo
+    there silently means "every section" at send time."""
     summary = CheckSummary()
     for item in unique_subscribers(path):
         summary.rows += 1
@@ -226,8 +231,14 @@ def check(path: Path, on_problem: Callable[[RowError], None]) -> CheckSummary:
             else:
                 summary.bad += 1
             on_problem(item)
-        else:
-            summary.statuses[item.status] = summary.statuses.get(item.status, 0) + 1
+            continue
+        summary.statuses[item.status] = summary.statuses.get(item.status, 0) + 1
+        unknown = sorted(item.sections - known) if known else []
+        if unknown:
+            summary.unknown_sections += 1
+            names = ", ".join(repr(s) for s in unknown)
+            message = f"unknown section(s) {names}; known: {', '.join(sorted(known))}"
+            on_problem(RowError(str(path), item.line, message))
     return summary
 
 

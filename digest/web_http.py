@@ -75,7 +75,8 @@ class Request:
         content_type = str(self.environ.get("CONTENT_TYPE", ""))
         kind = content_type.split(";")[0].strip().lower()
         raw = self.body()
-        if kind == "application/x-www-form-urlencoded":
+        # Some clients send the one-click body with no Content-Type at all.
+        if kind in ("application/x-www-form-urlencoded", ""):
             return parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
         if kind != "multipart/form-data":
             return {}

@@ -120,6 +120,14 @@ def test_check_command_prints_problems_and_fails(project: Path, tmp_path: Path) 
     assert "7 row(s): 2 active, 1 unsubscribed; 3 bad row(s), 1 duplicate(s)" in out
 
 
+def test_check_names_unknown_sections(project: Path, tmp_path: Path) -> None:
+    path = write(tmp_path, "email,sections\nada@example.org,technology;sceince\n")
+    code, out, err = run(project, "subscribers", "check", str(path))
+    assert code == 1
+    assert f"{path}:2: unknown section(s) 'sceince'; known: science, technology" in err
+    assert "1 with unknown sections" in out
+
+
 def test_check_command_passes_a_clean_list(project: Path) -> None:
     code, out, _ = run(project, "subscribers", "check", str(ROOT_EXAMPLE))
     assert code == 0

@@ -322,3 +322,19 @@ def test_a_base_url_with_a_path_works_with_or_without_the_proxy_stripping_it(
         assert 'action="/news/unsubscribe?token=' in confirm.text
     finally:
         site.stop()
+
+
+def test_links_work_with_the_key_generated_in_the_database(
+    project: Path, smtp_server: Server
+) -> None:
+    site = start(project, smtp_server, DIGEST_SECRET_KEY="")
+    try:
+        assert site.settings.secret_key == ""
+        site.send()
+        url = header_url(received(smtp_server)["grace@example.org"])
+        assert url != f"https://digest.example.org/unsubscribe?token={token('grace@example.org')}"
+        response = site.http.post(local_path(url), content=b"List-Unsubscribe=One-Click")
+        assert response.status_code == 200
+        assert site.reason("grace@example.org") == "unsubscribed: one-click"
+    finally:
+        site.stop()
