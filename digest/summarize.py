@@ -122,14 +122,15 @@ def _key_point(section: ArticleSection, counts: Counter[str], taken: set[str]) -
 
 
 def _best_untaken(candidates: list[Candidate], scores: list[float], taken: set[str]) -> str:
-    # Prefer a sentence the summary does not already show; repeat one if none.
+    # A key point the summary already shows word for word reads as a stutter in
+    # the email: take the best sentence not shown, or none (the point is dropped).
     ranked = sorted(
         (i for i, s in enumerate(scores) if s > 0), key=lambda i: scores[i], reverse=True
     )
     for i in ranked:
         if candidates[i].text not in taken:
             return candidates[i].text
-    return candidates[ranked[0]].text if ranked else ""
+    return ""
 
 
 def make_summarizer(options: SummaryOptions = SummaryOptions()) -> Summarizer:
