@@ -204,7 +204,7 @@ def _choice(*options: str) -> Callable[[str], str]:
 
 
 def _as_cron(value: str) -> str:
-    from digest.slots import crontab_trigger
+    from digest.slots import crontab_trigger  # here: digest.slots imports this module
 
     expression = " ".join(str(value).split())
     crontab_trigger(expression, "UTC")  # raises ValueError naming the bad field

@@ -91,7 +91,7 @@ def _weekday(text: str) -> int:
     if text[:3] in WEEKDAYS:
         return WEEKDAYS.index(text[:3])
     if text.isdigit() and 0 <= int(text) <= 7:
-        return int(text) % 7 if int(text) != 7 else 7
+        return int(text)  # 7 is Sunday too; kept as 7 so ranges like 5-7 run forward
     raise ValueError(f"weekday {text!r} is not 0-7 or sun-sat")
 
 

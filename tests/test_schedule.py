@@ -10,7 +10,7 @@ import mailbox
 import socket
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -68,6 +68,29 @@ def test_weekdays_follow_crontab_not_apscheduler_numbering() -> None:
     assert first == berlin(2026, 11, 30, 7, 0)  # Monday, as crontab means 1
     sundays = crontab_trigger("0 7 * * 0", "Europe/Berlin").get_next_fire_time(None, saturday)
     assert sundays.weekday() == 6
+
+
+@pytest.mark.parametrize(
+    ("weekdays", "expected"),
+    [
+        ("1-5", "mon,tue,wed,thu,fri"),
+        ("*/2", "sun,tue,thu,sat"),
+        ("5-7", "sun,fri,sat"),
+        ("fri-sun", "sun,fri,sat"),
+        ("7", "sun"),
+        ("MON,wed", "mon,wed"),
+    ],
+)
+def test_weekday_field_is_read_as_crontab_reads_it(weekdays: str, expected: str) -> None:
+    trigger = crontab_trigger(f"0 7 * * {weekdays}", "UTC")
+    start = datetime(2026, 11, 29, 0, 0, tzinfo=ZoneInfo("UTC"))  # a Sunday
+    days, moment = set(), start
+    for _ in range(7):
+        moment = trigger.get_next_fire_time(None, moment)
+        days.add(moment.strftime("%a").lower())
+        moment += timedelta(minutes=1)
+    order = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+    assert ",".join(d for d in order if d in days) == expected
 
 
 def test_invalid_schedule_is_a_config_error_naming_the_setting(project: Path) -> None:
