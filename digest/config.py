@@ -11,6 +11,7 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -207,7 +208,9 @@ def _as_cron(value: str) -> str:
     from digest.slots import crontab_trigger  # here: digest.slots imports this module
 
     expression = " ".join(str(value).split())
-    crontab_trigger(expression, "UTC")  # raises ValueError naming the bad field
+    trigger = crontab_trigger(expression, "UTC")  # raises ValueError naming the bad field
+    if trigger.get_next_fire_time(None, datetime(2000, 1, 1, tzinfo=UTC)) is None:
+        raise ValueError("never names a day that exists (such as 31 February)")
     return expression
 
 

@@ -98,6 +98,8 @@ def test_invalid_schedule_is_a_config_error_naming_the_setting(project: Path) ->
         daily(project, DIGEST_SCHEDULE="0 7 * *")
     with pytest.raises(ConfigError, match="DIGEST_SCHEDULE"):
         daily(project, DIGEST_SCHEDULE="0 25 * * *")
+    with pytest.raises(ConfigError, match="never names a day"):
+        daily(project, DIGEST_SCHEDULE="0 7 31 2 *")
 
 
 def test_restart_inside_the_window_gives_one_edition(project: Path) -> None:
