@@ -58,6 +58,14 @@ class App:
         self.lock = threading.Lock()
         self.archive: OrderedDict[str, bytes] = OrderedDict()
         self._secret: bytes | None = None
+        self.routes: dict[str, dict[str, Callable[[Request], Response]]] = {
+            "/": {"GET": lambda r: self.redirect("/archive")},
+            "/unsubscribe": {"GET": self.confirm_page, "POST": self.unsubscribe},
+            "/resubscribe": {"POST": self.resubscribe},
+            "/preferences": {"GET": self.preferences_page, "POST": self.save_preferences},
+            "/archive": {"GET": self.archive_index},
+            "/healthz": {"GET": lambda r: Response(200, b"ok\n", "text/plain; charset=utf-8")},
+        }
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
@@ -88,15 +96,7 @@ class App:
 
     def route(self, request: Request) -> Response:
         path, method = request.path, request.method
-        routes: dict[str, dict[str, Callable[[Request], Response]]] = {
-            "/": {"GET": lambda r: self.redirect("/archive")},
-            "/unsubscribe": {"GET": self.confirm_page, "POST": self.unsubscribe},
-            "/resubscribe": {"POST": self.resubscribe},
-            "/preferences": {"GET": self.preferences_page, "POST": self.save_preferences},
-            "/archive": {"GET": self.archive_index},
-            "/healthz": {"GET": lambda r: Response(200, b"ok\n", "text/plain; charset=utf-8")},
-        }
-        handlers = routes.get(path.rstrip("/") or "/")
+        handlers = self.routes.get(path.rstrip("/") or "/")
         match = EDITION_PATH.fullmatch(path)
         if handlers is None and match:
             edition_id = match.group(1)
@@ -169,6 +169,15 @@ class App:
         if email is None:
             return self.bad_token()
         token = request.arg("token")
+        reason, _ = store.subscriber_state(self.db(), email)
+        if reason is not None:
+            undo = {"url": self.url("/resubscribe", token), "label": "Subscribe again"}
+            return self.message(
+                200,
+                "You are already unsubscribed",
+                [f"Nothing is sent to {email}."],
+                action=undo if reason.startswith("unsubscribed") else None,
+            )
         return self.page(
             "web/unsubscribe.html.j2",
             heading="Unsubscribe",

@@ -147,6 +147,9 @@ def test_get_only_asks_and_the_button_unsubscribes(site: Site) -> None:
     done = site.http.post(path, data={})
     assert done.status_code == 200 and "You are unsubscribed" in done.text
     assert site.reason("ada@example.org") == "unsubscribed: web page"
+    revisit = site.http.get(path)
+    assert revisit.status_code == 200 and "already unsubscribed" in revisit.text
+    assert "Subscribe again" in revisit.text
     again = site.http.post(f"/resubscribe?token={token('ada@example.org')}")
     assert again.status_code == 200 and "subscribed again" in again.text
     assert site.reason("ada@example.org") is None
