@@ -87,7 +87,11 @@ def unsubscribe(ctx: click.Context, addresses: tuple[str, ...]) -> None:
 
 @main.command()
 @click.option("--host", help="Address to listen on (DIGEST_SERVE_HOST, default 127.0.0.1).")
-@click.option("--port", type=int, help="Port to listen on (DIGEST_SERVE_PORT, default 8025).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (DIGEST_SERVE_PORT, default 8025).",
+)
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Run the web pages: unsubscribe, preferences and the archive.

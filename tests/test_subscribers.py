@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
+import click
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -184,3 +191,37 @@ def test_unsubscribe_command_takes_addresses_and_tokens(project: Path) -> None:
     db.close()
     code, _, err = run(project, "subscribers", "unsubscribe", "nobody")
     assert code == 1 and "neither an address nor a valid unsubscribe token" in err
+
+
+def test_every_subscribers_command_has_help_with_an_example() -> None:
+    group = main.commands["subscribers"]
+    assert isinstance(group, click.Group)
+    for name in sorted(group.commands):
+        result = CliRunner().invoke(main, ["subscribers", name, "--help"])
+        assert result.exit_code == 0 and "Example:" in result.output, name
+
+
+def test_serve_command_runs_until_interrupted(project: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env.update(PYTHONUNBUFFERED="1", DIGEST_SECRET_KEY="test-secret")
+    command = [sys.executable, "-m", "digest", "--config", str(project / "digest.toml")]
+    process = subprocess.Popen(
+        [*command, "serve", "--port", "0"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        found = re.search(r"Serving on (http://127\.0\.0\.1:\d+) ", line)
+        assert found, line + (process.stderr.read() if process.stderr else "")
+        assert httpx.get(f"{found.group(1)}/healthz", timeout=10).text == "ok\n"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
