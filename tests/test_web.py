@@ -341,3 +341,22 @@ def test_links_work_with_the_key_generated_in_the_database(
         assert site.reason("grace@example.org") == "unsubscribed: one-click"
     finally:
         site.stop()
+
+
+def test_archive_pages_through_many_editions(site: Site) -> None:
+    db = store.connect(site.settings.database)
+    for number in range(1, 56):
+        body = json.dumps(
+            {"id": f"2026-01-{number:02d}", "title": "T", "number": number, "created": "2026-01-01"}
+        )
+        store.save_edition(db, f"ed-{number:02d}", number, "<Digest & Co>", body)
+    db.close()
+    first = site.http.get("/archive")
+    assert first.text.count('href="/archive/ed-') == 50
+    assert 'href="/archive/ed-55"' in first.text and 'href="/archive/ed-05"' not in first.text
+    assert "&lt;Digest &amp; Co&gt; #55" in first.text and "<Digest" not in first.text
+    assert 'href="/archive?page=2">Older' in first.text and "Newer" not in first.text
+    second = site.http.get("/archive?page=2")
+    assert second.text.count('href="/archive/ed-') == 5
+    assert 'href="/archive?page=1">Newer' in second.text and "Older" not in second.text
+    assert site.http.get("/archive?page=x").status_code == 200
