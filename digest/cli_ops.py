@@ -84,6 +84,8 @@ def _lines(facts: dict[str, Any]) -> list[str]:
     )
     if runner and runner["active"]:
         lines.append(f"runner        {runner['holder']} (lease until {runner['expires']})")
+    elif runner:  # a runner that crashed or was killed: its lease ran out
+        lines.append(f"runner        none running (lease of {runner['holder']} expired)")
     else:
         lines.append("runner        none running")
     lines.append(f"skipped slots {facts['skipped_slots']}")
