@@ -15,8 +15,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from click.testing import CliRunner
 
 from digest import schedule, status, store, store_slots
+from digest.cli import main
 from digest.config import Settings
 from digest.errors import ConfigError
 from digest.slot_run import run_due
@@ -342,3 +344,15 @@ def test_a_runner_paused_past_its_lease_sends_no_further_message(project: Path) 
     assert not runner.guard.is_set()
     stop.set()
     assert runner.guard.is_set()
+
+
+def test_status_names_a_runner_whose_lease_expired(project: Path) -> None:
+    db = store.connect(project / "digest.db")
+    store_slots.ensure(db)
+    holder = "digest run on gone pid 99 (dead00)"
+    store_slots.acquire_lease(db, "runner", holder, 60, time.time() - 120)
+    db.close()
+    shown = CliRunner().invoke(main, ["--database", str(project / "digest.db"), "status"])
+    assert shown.exit_code == 0, shown.output
+    assert f"none running (lease of {holder} expired)" in shown.output
+    assert "none yet" in shown.output  # no slot and no edition so far
