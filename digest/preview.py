@@ -6,6 +6,8 @@ server around it lives in `digest/preview_server.py`.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
@@ -17,9 +19,10 @@ from digest import store
 from digest.config import Settings, SourceConfig
 from digest.errors import DigestError
 from digest.model import Article, Edition, Subscriber
+from digest.notes import compile_note
 from digest.render import CompiledEmail, compile_edition, personalize
 from digest.sources import read_sources
-from digest.subscribers import RowError, read_subscribers
+from digest.subscribers import RowError, current, unique_subscribers
 from digest.summarize import make_summarizer, summary_options
 
 PICKER_LIMIT = 200  # rows of the subscriber list offered in the picker
@@ -57,6 +60,7 @@ class View:
     compiled: CompiledEmail | None
     html: str
     text: str
+    note: bool = False  # the short note sent when their sections have nothing
 
 
 def sample_reader() -> Reader:
@@ -111,31 +115,52 @@ def _read(
 
 def next_number(database: Path) -> int:
     """The number the next edition would get; the database is only read."""
-    if not database.is_file():
-        return 1
+    with read_only(database) as db:
+        try:
+            return store.next_edition_number(db) if db is not None else 1
+        except sqlite3.Error:
+            return 1
+
+
+@contextmanager
+def read_only(database: Path) -> Iterator[sqlite3.Connection | None]:
+    """The database opened read-only, or None when there is none yet."""
+    db = None
+    if database.is_file():
+        try:
+            db = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
+            db.row_factory = sqlite3.Row
+        except sqlite3.Error:
+            db = None
     try:
-        db = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return 1
-    try:
-        db.row_factory = sqlite3.Row
-        return store.next_edition_number(db)
-    except sqlite3.Error:
-        return 1
+        yield db
     finally:
-        db.close()
+        if db is not None:
+            db.close()
 
 
 def readers(settings: Settings) -> tuple[tuple[Reader, ...], list[str]]:
-    """The sample reader and the first rows of the subscriber list."""
-    found, problems = [sample_reader()], []
-    if settings.subscribers.is_file():
-        for row in islice(read_subscribers(settings.subscribers), PICKER_LIMIT):
+    """The sample reader and the first rows of the subscriber list, with the
+    status and sections the database holds for them (as a send would see)."""
+    found, problems = [sample_reader()], list[str]()
+    if not settings.subscribers.is_file():
+        return tuple(found), problems
+    with read_only(settings.database) as db:
+        for row in islice(unique_subscribers(settings.subscribers), PICKER_LIMIT):
             if isinstance(row, RowError):
                 problems.append(str(row))
-                continue
-            found.append(_reader(row))
+            else:
+                found.append(_reader(_current(row, db)))
     return tuple(found), problems
+
+
+def _current(row: Subscriber, db: sqlite3.Connection | None) -> Subscriber:
+    if db is None:
+        return row
+    try:
+        return current(row, db)
+    except sqlite3.Error:  # a database from before preferences existed
+        return row
 
 
 def _reader(subscriber: Subscriber) -> Reader:
@@ -154,11 +179,14 @@ def view_for(built: Built, key: str) -> View:
         return View(reader, None, "", "")
     known = {s.key for s in built.edition.sections} | {s.key for s in built.settings.sections}
     variant = editions.for_sections(built.edition, frozenset(reader.sections & known))
-    if editions.is_empty(variant):
+    if not editions.is_empty(variant):
+        compiled = compile_edition(variant, built.settings)
+    elif built.settings.empty_note:
+        compiled = compile_note(built.edition, built.settings)
+    else:
         return View(reader, None, "", "")
-    compiled = compile_edition(variant, built.settings)
     html, text = personalize(compiled, personal_values(built.settings, reader))
-    return View(reader, compiled, html, text)
+    return View(reader, compiled, html, text, note=editions.is_empty(variant))
 
 
 def personal_values(settings: Settings, reader: Reader) -> dict[str, str]:

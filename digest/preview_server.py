@@ -290,6 +290,7 @@ def page_values(
         "readers": [{"key": r.key, "label": r.label} for r in built.readers],
         "reader": view.reader.key if view is not None else preview.SAMPLE,
         "empty": view is not None and compiled is None and not error,
+        "note": view is not None and view.note,
         "subject": compiled.subject if compiled else "",
         "preheader": compiled.preheader if compiled else "",
         "size": size,

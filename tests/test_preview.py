@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +163,48 @@ def test_unknown_path_is_404(server: PreviewServer) -> None:
     with pytest.raises(urllib.error.HTTPError) as error:
         get(server, "/nothing-here")
     assert error.value.code == 404
+
+
+def test_picker_follows_the_database_and_only_reads_it(project: Path) -> None:
+    from digest import store
+
+    settings = settings_for(project)
+    db = store.connect(settings.database)
+    store.set_preferences(db, "ada@example.org", ["science"])
+    store.suppress(db, "edsger@example.org", "unsubscribed via link")
+    db.commit()
+    db.close()
+    before = settings.database.read_bytes()
+    running = start(settings)
+    try:
+        labels = {r["key"]: r["label"] for r in state(running)["readers"]}
+        assert labels["line-2"] == "Ada Lovelace <ada@example.org> (science)"
+        assert "unsubscribed" in labels["line-6"]
+        text = get(running, "/email.txt?reader=line-2")
+        assert "SCIENCE" in text and "TECHNOLOGY" not in text
+    finally:
+        running.stop()
+    assert settings.database.read_bytes() == before
+
+
+@pytest.mark.parametrize("note", [False, True])
+def test_reader_whose_sections_are_empty(project: Path, tmp_path: Path, note: bool) -> None:
+    settings = settings_for(project, DIGEST_EMPTY_NOTE="1" if note else "0")
+    edition, _ = build_edition(settings, None)
+    only_technology = [s for s in edition.sections if s.key == "technology"]
+    path = tmp_path / "edition.json"
+    save_edition(replace(edition, sections=tuple(only_technology)), path)
+    running = start(settings, path)
+    try:
+        facts = state(running, "line-6")  # Edsger reads science only
+        page = get(running, "/?reader=line-6")
+        if note:
+            assert facts["note"] and not facts["empty"]
+            assert "nothing new in your sections" in get(running, "/email.txt?reader=line-6")
+            assert "they get the short note" in page
+        else:
+            assert facts["empty"] and not facts["note"]
+            assert "gets no email" in get(running, "/email.html?reader=line-6")
+            assert "gets no email this time" in page
+    finally:
+        running.stop()
