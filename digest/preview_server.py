@@ -184,6 +184,9 @@ class PreviewHandler(BaseHTTPRequestHandler):
         return owner
 
     def do_GET(self) -> None:
+        if not self._local_host():
+            self._send(HTTPStatus.FORBIDDEN, "text/plain", b"use http://127.0.0.1/\n")
+            return
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         routes: dict[str, Callable[[dict[str, str]], None]] = {
@@ -198,6 +201,12 @@ class PreviewHandler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.NOT_FOUND, "text/plain", b"not found\n")
             return
         route(query)
+
+    def _local_host(self) -> bool:
+        # The page shows names and addresses from the subscriber list: refuse
+        # a foreign host name pointed at 127.0.0.1 (DNS rebinding).
+        host = (self.headers.get("Host") or "").rsplit(":", 1)[0].strip("[]").lower()
+        return host in ("127.0.0.1", "localhost", "::1")
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("preview: " + format, *args)

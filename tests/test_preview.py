@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -208,3 +212,41 @@ def test_reader_whose_sections_are_empty(project: Path, tmp_path: Path, note: bo
             assert "gets no email this time" in page
     finally:
         running.stop()
+
+
+def test_foreign_host_name_is_refused(server: PreviewServer) -> None:
+    port = server.httpd.server_address[1]
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request("GET", "/state.json", headers={"Host": f"attacker.example:{port}"})
+    response = connection.getresponse()
+    assert response.status == 403 and b"grace@" not in response.read()
+    connection.close()
+
+
+def test_digest_preview_command_serves_until_interrupted(project: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env["DIGEST_SUBSCRIBERS"] = "subscribers.csv"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "digest", "preview", "--port", "0"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("Preview at http://127.0.0.1:"), line
+        url = line.split()[2]
+        with urllib.request.urlopen(url + "state.json", timeout=10) as response:
+            assert json.loads(response.read())["subject"].startswith("The Sample Digest")
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=20)
+        assert "Stopping the preview." in out
+        assert process.returncode == 0
+        assert not (project / "digest.db").exists()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
