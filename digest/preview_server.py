@@ -83,6 +83,7 @@ class PreviewServer:
         self.httpd.daemon_threads = True
         setattr(self.httpd, "preview", self)  # noqa: B010 - the handler's way back
         self.threads: list[threading.Thread] = []
+        self.watching = {True: threading.Event(), False: threading.Event()}
 
     @property
     def url(self) -> str:
@@ -98,6 +99,9 @@ class PreviewServer:
             thread = threading.Thread(target=job, daemon=True, name="digest-preview")
             thread.start()
             self.threads.append(thread)
+        # Return once both watchers listen, so no change made right after is missed.
+        for ready in self.watching.values():
+            ready.wait(timeout=10)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -137,6 +141,7 @@ class PreviewServer:
             targets = watch_targets(self.settings, self.edition_file)
             paths = targets.trees if recursive else targets.file_folders
             if not paths:
+                self.watching[recursive].set()
                 generation.wait()
                 continue
             try:
@@ -159,7 +164,13 @@ class PreviewServer:
             debounce=200,
             stop_event=generation,
             raise_interrupt=False,
+            # An empty yield every so often tells us the watcher is up.
+            rust_timeout=200,
+            yield_on_timeout=True,
         ):
+            self.watching[recursive].set()
+            if not changes:
+                continue
             touched = {Path(p).resolve() for _, p in changes}
             if recursive or touched & targets.files:
                 config = self.settings.config_path
