@@ -40,6 +40,7 @@ def test_email_html_and_text_match_the_golden_files(golden_settings: Settings) -
     html, text = personalize(compile_edition(golden_edition(), golden_settings), SUBSCRIBER)
     check_golden("digest.html", html)
     check_golden("digest.txt", text)
+    assert all(len(line) <= 72 or "://" in line for line in text.splitlines())
 
 
 def test_web_version_matches_its_golden_file(golden_settings: Settings) -> None:

@@ -75,3 +75,9 @@ def test_text_of_every_script_reaches_the_page(browser: Any, email_file: Path) -
     ):
         assert title in body
     assert "Hello Ada Lovelace," in body
+    directions = browser.execute_script(
+        "return [...document.querySelectorAll('h2')].map(h => [h.textContent.trim(), "
+        "getComputedStyle(h).direction])"
+    )
+    assert ["מחקר חדש על שינה וזיכרון", "rtl"] in directions
+    assert ["Rivers return to the city 🌊", "ltr"] in directions
