@@ -315,18 +315,58 @@ class SourceHealth:
     failing: bool
 
 
+def find_articles(db: sqlite3.Connection, keys: Iterable[str]) -> dict[str, KnownArticle]:
+    """The stored articles these identity keys lead to, by key (unknown keys absent)."""
+    found: dict[str, KnownArticle] = {}
+    wanted = list(dict.fromkeys(keys))
+    for start in range(0, len(wanted), 500):  # SQLite caps bound parameters
+        chunk = wanted[start : start + 500]
+        rows = db.execute(
+            "SELECT k.key, a.id, a.sent_edition, COALESCE(m.content_hash, '') AS hash"
+            " FROM article_keys k JOIN articles a ON a.id = k.article_id"
+            " LEFT JOIN article_meta m ON m.id = a.id"
+            f" WHERE k.key IN ({', '.join('?' * len(chunk))})",
+            chunk,
+        )
+        for row in rows:
+            sent = row["sent_edition"] is not None
+            found[row["key"]] = KnownArticle(row["id"], row["key"], sent, row["hash"])
+    return found
+
+
 def find_article(db: sqlite3.Connection, keys: Sequence[str]) -> KnownArticle | None:
     """The stored article matching the first of these identity keys that is known."""
-    for key in keys:
-        row = db.execute(
-            "SELECT a.id, a.sent_edition, COALESCE(m.content_hash, '') AS hash"
-            " FROM article_keys k JOIN articles a ON a.id = k.article_id"
-            " LEFT JOIN article_meta m ON m.id = a.id WHERE k.key = ?",
-            (key,),
-        ).fetchone()
-        if row is not None:
-            return KnownArticle(row["id"], key, row["sent_edition"] is not None, row["hash"])
-    return None
+    found = find_articles(db, keys)
+    return next((found[key] for key in keys if key in found), None)
+
+
+def existing_articles(db: sqlite3.Connection, ids: Iterable[str]) -> set[str]:
+    """Which of these article ids are stored already."""
+    wanted = list(ids)
+    known: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        rows = db.execute(f"SELECT id FROM articles WHERE id IN ({marks})", chunk)
+        known.update(str(row["id"]) for row in rows)
+    return known
+
+
+def add_collected(
+    db: sqlite3.Connection, rows: Sequence[tuple[str, str, str, str, str, str, str, str | None]]
+) -> None:
+    """New articles in one go: (id, section, url, title, body, source, hash, expires)."""
+    stamp = now()
+    db.executemany(
+        "INSERT OR IGNORE INTO articles (id, section, url, title, body, collected_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [(r[0], r[1], r[2], r[3], r[4], stamp) for r in rows],
+    )
+    db.executemany(
+        "INSERT OR REPLACE INTO article_meta (id, source, content_hash, expires_at)"
+        " VALUES (?, ?, ?, ?)",
+        [(r[0], r[5], r[6], r[7]) for r in rows],
+    )
 
 
 def add_article_keys(
@@ -338,6 +378,11 @@ def add_article_keys(
         f"INSERT OR {verb} INTO article_keys (key, article_id) VALUES (?, ?)",
         [(key, article_id) for key in keys],
     )
+
+
+def move_article_keys(db: sqlite3.Connection, pairs: Iterable[tuple[str, str]]) -> None:
+    """Point each (key, article id) pair's key at its article, known or not."""
+    db.executemany("INSERT OR REPLACE INTO article_keys (key, article_id) VALUES (?, ?)", pairs)
 
 
 def set_article_meta(

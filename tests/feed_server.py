@@ -32,6 +32,7 @@ class Route:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # no 40 ms stalls on keep-alive answers
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -103,6 +104,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 64  # the default 5 makes concurrent connects wait 1 s
     routes: dict[str, Route]
     requests: list[tuple[str, dict[str, str]]]
     lock = threading.Lock()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -20,7 +21,7 @@ from digest.sources.fetch import fetcher
 from digest.sources.identity import identity_keys
 from digest.sources.outcome import Entry, Problem, SourceResult
 from digest.sources.reader import IsNew, is_remote, read_local, read_remote
-from digest.sources.remember import is_new, remember
+from digest.sources.remember import is_new, remember_all
 
 __all__ = [
     "Collected",
@@ -70,48 +71,76 @@ async def read_all(
             on_result(*await done)
 
 
+class Transactions:
+    """Groups writes into transactions of about half a second: a commit per
+    source would cost more than storing its entries, and one transaction for
+    the whole run would hold the write lock for its whole length."""
+
+    def __init__(self, db: sqlite3.Connection, seconds: float = 0.5) -> None:
+        self.db, self.seconds = db, seconds
+        self.opened: float | None = None
+
+    def write(self, work: Callable[[], None]) -> None:
+        if self.opened is None:
+            self.db.execute("BEGIN")
+            self.opened = time.monotonic()
+        work()
+        if time.monotonic() - self.opened > self.seconds:
+            self.commit()
+
+    def commit(self) -> None:
+        if self.opened is not None:
+            self.db.execute("COMMIT")
+            self.opened = None
+
+    def rollback(self) -> None:
+        if self.opened is not None:
+            self.db.execute("ROLLBACK")
+            self.opened = None
+
+
 def collect(settings: Settings, db: sqlite3.Connection) -> Collected:
     """Read every configured source and store the articles not seen before."""
     new: list[tuple[str, Article]] = []
     problems: list[Problem] = []
+    transactions = Transactions(db)
 
-    def on_result(section: str, result: SourceResult) -> None:
+    def store_result(section: str, result: SourceResult) -> None:
         found = _store_result(settings, db, section, result)
         new.extend((section, article) for article in found)
         problems.extend(_problems(settings, db, result))
 
+    def on_result(section: str, result: SourceResult) -> None:
+        transactions.write(lambda: store_result(section, result))
+
     plan = [(s.key, spec) for s in settings.sections for spec in s.source_configs]
-    asyncio.run(
-        read_all(
-            settings,
-            plan,
-            on_result,
-            lambda url: store.feed_state(db, url),
-            lambda spec: lambda entry: is_new(db, spec, entry),
+    try:
+        asyncio.run(
+            read_all(
+                settings,
+                plan,
+                on_result,
+                lambda url: store.feed_state(db, url),
+                lambda spec: lambda entry: is_new(db, spec, entry),
+            )
         )
-    )
+        transactions.commit()
+    except BaseException:
+        transactions.rollback()
+        raise
     return Collected(tuple(new), tuple(problems))
 
 
 def _store_result(
     settings: Settings, db: sqlite3.Connection, section: str, result: SourceResult
 ) -> list[Article]:
-    """One transaction per source: its new articles and its health record."""
+    """A source's new articles and its health record."""
     url = result.source.url
-    db.execute("BEGIN")
-    try:
-        if result.error:
-            store.record_source_failure(db, url, result.error)
-            found: list[Article] = []
-        else:
-            stored = (remember(db, settings, section, result.source, e) for e in result.entries)
-            found = [article for article in stored if article is not None]
-            count = len(result.entries)
-            store.record_source_success(db, url, result.validators, count, len(found))
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
+    if result.error:
+        store.record_source_failure(db, url, result.error)
+        return []
+    found = remember_all(db, settings, section, result.source, result.entries)
+    store.record_source_success(db, url, result.validators, len(result.entries), len(found))
     return found
 
 

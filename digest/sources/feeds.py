@@ -78,11 +78,20 @@ def _entry(entry: Any, url: str, base: str, label: str) -> Entry:
     body_html = max((str(c.get("value", "")) for c in content), key=len, default="")
     summary = str(entry.get("summary") or "")
     sections = html_to_sections(body_html or summary)
-    standfirst = html_to_text(summary)[:STANDFIRST_CHARS] if body_html and summary else ""
+    standfirst = _standfirst(summary, body_html, sections) if body_html else ""
     title = _title(entry.get("title_detail"), entry.get("title", ""))
     published = _time(entry.get("published_parsed") or entry.get("updated_parsed"))
     author = _title(None, entry.get("author", ""))
     return _article(url, link, guid, title, standfirst, sections, label, published, author)
+
+
+def _standfirst(summary: str, body_html: str, sections: tuple[ArticleSection, ...]) -> str:
+    """The entry's summary, unless it only repeats (the start of) its content."""
+    if not summary.strip() or summary.strip() == body_html.strip():
+        return ""
+    text = html_to_text(summary)
+    flat = " ".join(t for s in sections for t in (s.heading, *s.paragraphs, *s.bullets) if t)
+    return "" if text[:200] in flat[:2000] else text[:STANDFIRST_CHARS]
 
 
 def _article(

@@ -5,7 +5,7 @@ canonical URL (no tracking parameters, no fragment) and a hash of the text.
 from __future__ import annotations
 
 import hashlib
-import re
+from functools import lru_cache
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from digest.model import Article
@@ -17,9 +17,9 @@ TRACKING_PARAMS = frozenset(
 )
 TRACKING_PREFIXES = ("utm_", "pk_", "ga_")
 DEFAULT_PORTS = {"http": 80, "https": 443}
-SPACES = re.compile(r"\s+")
 
 
+@lru_cache(maxsize=8192)
 def canonical_url(url: str) -> str:
     """The URL with its scheme and host lower-cased, the default port, the
     fragment and tracking parameters removed; other URLs come back trimmed."""
@@ -47,25 +47,26 @@ def _tracking(segment: str) -> bool:
 
 def content_hash(title: str, text: str) -> str:
     """A hash of the words, blind to case and spacing, so re-wrapping is no edit."""
-    normal = SPACES.sub(" ", f"{title}\n{text}").strip().lower()
+    normal = " ".join(f"{title}\n{text}".split()).lower()
     return hashlib.sha256(normal.encode()).hexdigest()[:32]
 
 
 def article_hash(article: Article) -> str:
-    return content_hash(article.title, " ".join([article.standfirst, article.text]))
+    # The standfirst is left out: feeds carrying one story disagree on it most.
+    return content_hash(article.title, article.text or article.standfirst)
 
 
 def identity_keys(article: Article, source: str, guid: str = "") -> list[str]:
     """Lookup keys, strongest first: GUID (scoped to its source, since many
-    feeds number their items 1, 2, 3), canonical URL, content hash."""
+    feeds number their items 1, 2, 3), URL (readers make it canonical), hash."""
     keys = [f"guid:{source} {guid}"] if guid else []
     if article.url:
-        keys.append(f"url:{canonical_url(article.url)}")
+        keys.append(f"url:{article.url}")
     keys.append(f"hash:{article_hash(article)}")
     return keys
 
 
 def article_id(source: str, url: str, guid: str = "") -> str:
-    """A stable id: from the canonical URL when there is one, else the GUID."""
-    basis = f"url:{canonical_url(url)}" if url else f"guid:{source} {guid}"
+    """A stable id: from the (canonical) URL when there is one, else the GUID."""
+    basis = f"url:{url}" if url else f"guid:{source} {guid}"
     return hashlib.sha256(basis.encode()).hexdigest()[:16]

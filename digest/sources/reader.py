@@ -15,6 +15,7 @@ from digest.errors import SourceError
 from digest.sources import files, web
 from digest.sources.feeds import FEED_SUFFIXES, is_html_page, is_json, parse_feed
 from digest.sources.fetch import Fetcher
+from digest.sources.identity import canonical_url
 from digest.sources.outcome import Entry, Problem, SourceResult
 
 # Decides whether an entry is new (and so worth fetching its full text for).
@@ -105,7 +106,8 @@ def read_local(spec: SourceConfig) -> SourceResult:
     problems: list[Problem] = []
     for item in paths:
         try:
-            entries.append(Entry(files.read_article(item)))
+            article = files.read_article(item)
+            entries.append(Entry(replace(article, url=canonical_url(article.url))))
         except SourceError as e:
             problems.append(Problem(str(item), str(e)))
     return SourceResult(spec, tuple(entries), tuple(problems), validators=("", ""))

@@ -1,5 +1,6 @@
-"""Deciding what is new: an entry is matched against stored articles by GUID,
-canonical URL and content hash, then stored, updated, or ignored.
+"""Deciding what is new: entries are matched against stored articles by GUID,
+canonical URL and content hash, then stored, updated, or ignored. A source's
+entries are decided together, with one lookup and one insert per batch.
 """
 
 from __future__ import annotations
@@ -7,17 +8,24 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from digest import store
 from digest.config import Settings, SourceConfig
 from digest.model import Article, article_to_dict
-from digest.sources.identity import article_hash, identity_keys
+from digest.sources.identity import identity_keys
 from digest.sources.outcome import Entry
 
 
-def max_age(spec: SourceConfig, settings: Settings) -> timedelta:
-    return timedelta(days=spec.max_age_days or settings.max_age_days)
+@dataclass(frozen=True)
+class Candidate:
+    """An entry young enough to keep, with its identity worked out."""
+
+    article: Article
+    keys: list[str]
+    digest: str
+    expires: str
 
 
 def is_new(db: sqlite3.Connection, spec: SourceConfig, entry: Entry) -> bool:
@@ -25,52 +33,77 @@ def is_new(db: sqlite3.Connection, spec: SourceConfig, entry: Entry) -> bool:
     return store.find_article(db, identity_keys(entry.article, spec.url, entry.guid)) is None
 
 
-def remember(
-    db: sqlite3.Connection, settings: Settings, section: str, spec: SourceConfig, entry: Entry
-) -> Article | None:
-    """Store the entry if it is a new article (or an edit that must be re-sent)
-    and return it; None when it is known, too old, or an unsent edit (updated)."""
-    article = entry.article
-    age = max_age(spec, settings)
+def candidates(
+    settings: Settings, spec: SourceConfig, entries: tuple[Entry, ...]
+) -> list[Candidate]:
+    """The entries within the source's maximum age, with keys and content hash."""
+    age = timedelta(days=spec.max_age_days or settings.max_age_days)
     now = datetime.now(UTC)
-    if article.published and article.published < now - age:
+    kept = []
+    for entry in entries:
+        article = entry.article
+        if article.published and article.published < now - age:
+            continue
+        expires = ((article.published or now) + age).isoformat(timespec="seconds")
+        keys = identity_keys(article, spec.url, entry.guid)
+        kept.append(Candidate(article, keys, keys[-1].removeprefix("hash:"), expires))
+    return kept
+
+
+def remember_all(
+    db: sqlite3.Connection,
+    settings: Settings,
+    section: str,
+    spec: SourceConfig,
+    entries: tuple[Entry, ...],
+) -> list[Article]:
+    """Store the entries that are new articles (or edits that must be re-sent);
+    return them. Known ones get any new keys; unsent edits replace the text."""
+    batch = candidates(settings, spec, entries)
+    known = store.find_articles(db, (key for c in batch for key in c.keys))
+    stored = store.existing_articles(db, (c.article.id for c in batch))
+    new: list[Candidate] = []
+    for candidate in batch:
+        match = next((known[k] for k in candidate.keys if k in known), None)
+        fresh = _decide(db, settings, spec, candidate, match) if match else candidate
+        if fresh is None or fresh.article.id in stored:
+            store.add_article_keys(db, match.id if match else candidate.article.id, candidate.keys)
+            continue
+        new.append(fresh)
+        stored.add(fresh.article.id)
+        claim = store.KnownArticle(fresh.article.id, "", False, fresh.digest)
+        known.update({key: claim for key in fresh.keys})
+    store.add_collected(db, [_row(section, spec, c) for c in new])
+    store.move_article_keys(db, [(key, c.article.id) for c in new for key in c.keys])
+    return [c.article for c in new]
+
+
+def _decide(
+    db: sqlite3.Connection,
+    settings: Settings,
+    spec: SourceConfig,
+    candidate: Candidate,
+    match: store.KnownArticle,
+) -> Candidate | None:
+    """A known article: nothing to do, an unsent edit to apply, or an edit to re-send."""
+    if match.key.startswith("hash:") or match.content_hash in ("", candidate.digest):
         return None
-    keys = identity_keys(article, spec.url, entry.guid)
-    digest = article_hash(article)
-    expires = ((article.published or now) + age).isoformat(timespec="seconds")
-    known = store.find_article(db, keys)
-    if known is None:
-        return _insert(db, section, spec, article, digest, expires, keys)
-    store.add_article_keys(db, known.id, keys)
-    if known.key.startswith("hash:") or known.content_hash in ("", digest):
-        return None
-    if not known.sent:
-        store.replace_unsent_body(db, known.id, article.title, _body(article))
-        store.set_article_meta(db, known.id, spec.url, digest, expires)
+    article = candidate.article
+    if not match.sent:
+        store.replace_unsent_body(db, match.id, article.title, _body(article))
+        store.set_article_meta(db, match.id, spec.url, candidate.digest, candidate.expires)
         return None
     if not settings.resend_edited:
         return None
-    edited_id = hashlib.sha256(f"{known.id} {digest}".encode()).hexdigest()[:16]
-    edited = Article(**{**article.__dict__, "id": edited_id})
-    return _insert(db, section, spec, edited, digest, expires, keys, replace_keys=True)
+    edited_id = hashlib.sha256(f"{match.id} {candidate.digest}".encode()).hexdigest()[:16]
+    return replace(candidate, article=replace(article, id=edited_id))
 
 
-def _insert(
-    db: sqlite3.Connection,
-    section: str,
-    spec: SourceConfig,
-    article: Article,
-    digest: str,
-    expires: str,
-    keys: list[str],
-    replace_keys: bool = False,
-) -> Article | None:
-    added = store.add_article(db, article.id, section, article.url, article.title, _body(article))
-    if added:
-        store.set_article_meta(db, article.id, spec.url, digest, expires)
-    # An article stored before identity keys existed is known by its id alone.
-    store.add_article_keys(db, article.id, keys, replace=replace_keys)
-    return article if added else None
+def _row(
+    section: str, spec: SourceConfig, c: Candidate
+) -> tuple[str, str, str, str, str, str, str, str | None]:
+    a = c.article
+    return (a.id, section, a.url, a.title, _body(a), spec.url, c.digest, c.expires)
 
 
 def _body(article: Article) -> str:
