@@ -5,6 +5,7 @@ broken answers. Every request is recorded for assertions."""
 from __future__ import annotations
 
 import gzip
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -115,8 +116,11 @@ class _Server(ThreadingHTTPServer):
 class FeedServer:
     """`with FeedServer() as server: server.routes["/feed"] = Route(...)`."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.httpd = _Server(("127.0.0.1", 0), _Handler)
+        self.scheme = "https" if tls else "http"
+        if tls is not None:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
         self.httpd.routes = {}
         self.httpd.requests = []
         self.httpd.lock = threading.Lock()
@@ -138,7 +142,7 @@ class FeedServer:
         return self.httpd.max_active
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.httpd.server_address[1]}{path}"
 
     def requested(self, path: str) -> list[dict[str, str]]:
         return [headers for p, headers in self.requests if p == path]

@@ -4,12 +4,14 @@ redirects, limits and every way a source can fail, recorded per source."""
 from __future__ import annotations
 
 import json
+import ssl
+import subprocess
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from digest import store
+from digest import store, store_sources
 from digest.cli import main
 from digest.config import Settings
 from digest.sources import collect, source_report
@@ -35,7 +37,7 @@ def test_conditional_get_makes_a_second_run_cost_nothing(
     assert second.articles == () and second.problems == ()
     assert feed_server.requested("/etag")[1]["If-None-Match"] == '"v1"'
     assert feed_server.requested("/date")[1]["If-Modified-Since"] == LAST_MODIFIED
-    health = {h.source: h for h in store.source_health(db)}
+    health = {h.source: h for h in store_sources.source_health(db)}
     etag = health[feed_server.url("/etag")]
     assert etag.items == 3 and etag.new_items == 0 and etag.total_new == 3
     assert etag.failures == 0 and etag.last_success is not None
@@ -107,7 +109,7 @@ def test_every_bad_answer_is_recorded_and_the_rest_goes_on(
         assert message in problems[feed_server.url(path)], path
         assert problems[feed_server.url(path)].startswith(feed_server.url(path)), path
     assert "web page, not a feed" in problems[feed_server.url("/page")]
-    health = {h.source: h for h in store.source_health(db)}
+    health = {h.source: h for h in store_sources.source_health(db)}
     assert health[feed_server.url("/gone")].failures == 1
     assert "HTTP 410" in health[feed_server.url("/gone")].last_error
     assert health[feed_server.url("/good")].failures == 0
@@ -143,7 +145,7 @@ def test_empty_feed_is_a_success_with_no_items(feed_server: FeedServer, tmp_path
     db = store.connect(settings.database)
     collected = collect(settings, db)
     assert collected.articles == () and collected.problems == ()
-    (health,) = store.source_health(db)
+    (health,) = store_sources.source_health(db)
     assert health.items == 0 and health.last_success is not None
 
 
@@ -170,7 +172,7 @@ def test_consecutive_failures_become_loud(feed_server: FeedServer, tmp_path: Pat
     assert not report[1].failing and report[1].failures == 0
     feed_server.routes["/down"] = Route(fs.rss2(fs.items("back", 1)).encode())
     collect(settings, db)
-    recovered = {h.source: h for h in store.source_health(db)}[down]
+    recovered = {h.source: h for h in store_sources.source_health(db)}[down]
     assert recovered.failures == 0 and "HTTP 503" in recovered.last_error
 
 
@@ -210,3 +212,29 @@ def test_many_feeds_at_once_respect_the_per_host_limit(
     assert len(collected.articles) == 12
     assert feed_server.max_active <= int(per_host)
     assert feed_server.max_active == int(per_host)
+
+
+def test_tls_errors_are_named_and_never_skipped(tmp_path: Path) -> None:
+    """A self-signed certificate on loopback: the feed is refused, saying why."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    command = [
+        "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+        "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+        "-keyout", str(key), "-out", str(cert),
+    ]  # fmt: skip
+    subprocess.run(
+        command,
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    with FeedServer(tls=context) as server:
+        server.routes["/feed"] = Route(fs.rss2(fs.items("tls", 1)).encode())
+        settings = fs.settings_with(tmp_path, {"news": [server.url("/feed")]})
+        collected = collect(settings, store.connect(settings.database))
+    assert collected.articles == ()
+    (problem,) = collected.problems
+    assert problem.source.startswith("https://127.0.0.1:")
+    assert "TLS certificate not valid" in problem.message and "self-signed" in problem.message
+    assert server.requests == []

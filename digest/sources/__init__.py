@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from digest import store
+from digest import store, store_sources
 from digest.config import Settings, SourceConfig
 from digest.model import Article
 from digest.sources.fetch import fetcher
@@ -120,7 +120,7 @@ def collect(settings: Settings, db: sqlite3.Connection) -> Collected:
                 settings,
                 plan,
                 on_result,
-                lambda url: store.feed_state(db, url),
+                lambda url: store_sources.feed_state(db, url),
                 lambda spec: lambda entry: is_new(db, spec, entry),
             )
         )
@@ -137,17 +137,17 @@ def _store_result(
     """A source's new articles and its health record."""
     url = result.source.url
     if result.error:
-        store.record_source_failure(db, url, result.error)
+        store_sources.record_source_failure(db, url, result.error)
         return []
     found = remember_all(db, settings, section, result.source, result.entries)
-    store.record_source_success(db, url, result.validators, len(result.entries), len(found))
+    store_sources.record_source_success(db, url, result.validators, len(result.entries), len(found))
     return found
 
 
 def _problems(settings: Settings, db: sqlite3.Connection, result: SourceResult) -> list[Problem]:
     problems = list(result.problems)
     if result.error:
-        state = store.feed_failures(db, result.source.url)
+        state = store_sources.feed_failures(db, result.source.url)
         if state >= settings.source_failure_threshold:
             message = f"FAILING: {state} runs in a row. {result.error}"
         else:
@@ -200,13 +200,15 @@ def read_source(
     return read_sources(settings or Settings(), [source])
 
 
-def source_report(settings: Settings, db: sqlite3.Connection) -> list[store.SourceHealth]:
+def source_report(settings: Settings, db: sqlite3.Connection) -> list[store_sources.SourceHealth]:
     """Health of every configured source (never-collected ones included), then
     of sources no longer configured; failing ones first."""
-    known = {h.source: h for h in store.source_health(db, settings.source_failure_threshold)}
+    known = {
+        h.source: h for h in store_sources.source_health(db, settings.source_failure_threshold)
+    }
     configured = [spec.url for s in settings.sections for spec in s.source_configs]
     rows = [
-        known.pop(url) if url in known else store.never_collected(url)
+        known.pop(url) if url in known else store_sources.never_collected(url)
         for url in dict.fromkeys(configured)
     ]
     rows += known.values()
@@ -224,7 +226,7 @@ def health(settings: Settings) -> list[dict[str, object]]:
     return [{"status": _status(h), **h.__dict__} for h in report]
 
 
-def _status(h: store.SourceHealth) -> str:
+def _status(h: store_sources.SourceHealth) -> str:
     if h.failing:
         return "failing"
     if h.failures:

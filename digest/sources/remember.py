@@ -11,7 +11,7 @@ import sqlite3
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from digest import store
+from digest import store_sources
 from digest.config import Settings, SourceConfig
 from digest.model import Article, article_to_dict
 from digest.sources.identity import identity_keys
@@ -30,7 +30,9 @@ class Candidate:
 
 def is_new(db: sqlite3.Connection, spec: SourceConfig, entry: Entry) -> bool:
     """True when no stored article matches the entry at all."""
-    return store.find_article(db, identity_keys(entry.article, spec.url, entry.guid)) is None
+    return (
+        store_sources.find_article(db, identity_keys(entry.article, spec.url, entry.guid)) is None
+    )
 
 
 def candidates(
@@ -60,21 +62,23 @@ def remember_all(
     """Store the entries that are new articles (or edits that must be re-sent);
     return them. Known ones get any new keys; unsent edits replace the text."""
     batch = candidates(settings, spec, entries)
-    known = store.find_articles(db, (key for c in batch for key in c.keys))
-    stored = store.existing_articles(db, (c.article.id for c in batch))
+    known = store_sources.find_articles(db, (key for c in batch for key in c.keys))
+    stored = store_sources.existing_articles(db, (c.article.id for c in batch))
     new: list[Candidate] = []
     for candidate in batch:
         match = next((known[k] for k in candidate.keys if k in known), None)
         fresh = _decide(db, settings, spec, candidate, match) if match else candidate
         if fresh is None or fresh.article.id in stored:
-            store.add_article_keys(db, match.id if match else candidate.article.id, candidate.keys)
+            store_sources.add_article_keys(
+                db, match.id if match else candidate.article.id, candidate.keys
+            )
             continue
         new.append(fresh)
         stored.add(fresh.article.id)
-        claim = store.KnownArticle(fresh.article.id, "", False, fresh.digest)
+        claim = store_sources.KnownArticle(fresh.article.id, "", False, fresh.digest)
         known.update({key: claim for key in fresh.keys})
-    store.add_collected(db, [_row(section, spec, c) for c in new])
-    store.move_article_keys(db, [(key, c.article.id) for c in new for key in c.keys])
+    store_sources.add_collected(db, [_row(section, spec, c) for c in new])
+    store_sources.move_article_keys(db, [(key, c.article.id) for c in new for key in c.keys])
     return [c.article for c in new]
 
 
@@ -83,15 +87,15 @@ def _decide(
     settings: Settings,
     spec: SourceConfig,
     candidate: Candidate,
-    match: store.KnownArticle,
+    match: store_sources.KnownArticle,
 ) -> Candidate | None:
     """A known article: nothing to do, an unsent edit to apply, or an edit to re-send."""
     if match.key.startswith("hash:") or match.content_hash in ("", candidate.digest):
         return None
     article = candidate.article
     if not match.sent:
-        store.replace_unsent_body(db, match.id, article.title, _body(article))
-        store.set_article_meta(db, match.id, spec.url, candidate.digest, candidate.expires)
+        store_sources.replace_unsent_body(db, match.id, article.title, _body(article))
+        store_sources.set_article_meta(db, match.id, spec.url, candidate.digest, candidate.expires)
         return None
     if not settings.resend_edited:
         return None
