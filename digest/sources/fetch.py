@@ -76,6 +76,7 @@ class Fetcher:
         async with self.client.stream("GET", url, headers=headers) as response:
             final = str(response.url)
             if response.status_code == 304:
+                await response.aread()  # empty; read so the connection is reused
                 return Fetched(url, final, 304)
             if response.status_code >= 400:
                 return Fetched(url, final, response.status_code, error=status_message(response))
