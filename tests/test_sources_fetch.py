@@ -4,8 +4,11 @@ redirects, limits and every way a source can fail, recorded per source."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import ssl
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -238,3 +241,49 @@ def test_tls_errors_are_named_and_never_skipped(tmp_path: Path) -> None:
     assert problem.source.startswith("https://127.0.0.1:")
     assert "TLS certificate not valid" in problem.message and "self-signed" in problem.message
     assert server.requests == []
+
+
+def test_a_slow_source_does_not_hold_the_database(feed_server: FeedServer, tmp_path: Path) -> None:
+    """What is collected is committed while slower sources are still awaited,
+    so other writers (digest serve, a send) are not kept waiting."""
+    feed_server.routes["/fast"] = Route(fs.rss2(fs.items("fast", 2)).encode())
+    feed_server.routes["/slow"] = Route(fs.rss2(fs.items("slow", 1)).encode(), delay=3)
+    settings = fs.settings_with(
+        tmp_path, {"news": [feed_server.url("/fast"), feed_server.url("/slow")]}
+    )
+    store.connect(settings.database).close()  # schema and WAL mode first
+    done: list[int] = []
+    worker = threading.Thread(
+        target=lambda: done.append(
+            len(collect(settings, store.connect(settings.database)).articles)
+        )
+    )
+    worker.start()
+    other = sqlite3.connect(settings.database, timeout=0.1, isolation_level=None)
+    wrote_while_collecting = False
+    while worker.is_alive() and not wrote_while_collecting:
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            stored = other.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
+            other.execute("COMMIT")
+            wrote_while_collecting = stored == 2 and worker.is_alive()
+        except sqlite3.OperationalError:  # locked: the collection holds the write lock
+            pass
+        time.sleep(0.05)
+    worker.join()
+    assert wrote_while_collecting and done == [3]
+
+
+def test_broken_xml_is_read_as_far_as_it_goes_and_reported(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    whole = fs.rss2(fs.items("cut", 3))
+    feed_server.routes["/cut"] = Route(
+        whole[: whole.index("<item>", whole.index("cut-2")) + 20].encode()
+    )
+    settings = fs.settings_with(tmp_path, {"news": [feed_server.url("/cut")]})
+    collected = collect(settings, store.connect(settings.database))
+    assert [a.title for _s, a in collected.articles][:1] == ["cut story 1"]
+    (problem,) = collected.problems
+    assert problem.source == feed_server.url("/cut")
+    assert "malformed XML at line" in problem.message and "anyway" in problem.message

@@ -74,21 +74,27 @@ async def read_all(
 class Transactions:
     """Groups writes into transactions of about half a second: a commit per
     source would cost more than storing its entries, and one transaction for
-    the whole run would hold the write lock for its whole length."""
+    the whole run would hold the write lock while waiting on the network. A
+    timer on the event loop commits even when no further result arrives."""
 
     def __init__(self, db: sqlite3.Connection, seconds: float = 0.5) -> None:
         self.db, self.seconds = db, seconds
         self.opened: float | None = None
+        self.timer: asyncio.TimerHandle | None = None
 
     def write(self, work: Callable[[], None]) -> None:
         if self.opened is None:
             self.db.execute("BEGIN")
             self.opened = time.monotonic()
+            self.timer = asyncio.get_running_loop().call_later(self.seconds, self.commit)
         work()
         if time.monotonic() - self.opened > self.seconds:
             self.commit()
 
     def commit(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         if self.opened is not None:
             self.db.execute("COMMIT")
             self.opened = None

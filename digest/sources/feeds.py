@@ -36,8 +36,15 @@ def is_html_page(body: bytes, content_type: str) -> bool:
 
 def parse_feed(body: bytes, url: str, content_type: str = "", name: str = "") -> list[Entry]:
     """Every entry of a feed document; a SourceError when it is not a feed."""
+    return read_feed(body, url, content_type, name)[0]
+
+
+def read_feed(
+    body: bytes, url: str, content_type: str = "", name: str = ""
+) -> tuple[list[Entry], str]:
+    """The entries, and a warning ('' if none) when broken XML was read anyway."""
     if is_json(body, content_type):
-        return parse_json_feed(body, url, name)
+        return parse_json_feed(body, url, name), ""
     # Sanitizing and URL resolving inside content would be wasted: clean drops all markup.
     parsed = feedparser.parse(
         body,
@@ -50,10 +57,13 @@ def parse_feed(body: bytes, url: str, content_type: str = "", name: str = "") ->
     if not found:
         if _broken(parsed):
             raise SourceError(f"{url}: {_not_a_feed(body, parsed)}")
-        return []
+        return [], ""
     label = name or _title(parsed.feed.get("title_detail"), parsed.feed.get("title", ""))
     base = parsed.feed.get("link") or url
-    return [_entry(e, url, base, label or url) for e in found]
+    warning = ""
+    if _broken(parsed):
+        warning = f"{url}: {_xml_error(parsed)}; read {len(found)} entries anyway, some may be lost"
+    return [_entry(e, url, base, label or url) for e in found], warning
 
 
 def _broken(parsed: Any) -> bool:
@@ -65,10 +75,14 @@ def _broken(parsed: Any) -> bool:
 def _not_a_feed(body: bytes, parsed: Any) -> str:
     if is_html_page(body, ""):
         return "this is a web page, not a feed (RSS, Atom or JSON Feed)"
+    return f"not a readable feed: {_xml_error(parsed)}"
+
+
+def _xml_error(parsed: Any) -> str:
     error = parsed.get("bozo_exception")
     line = getattr(error, "getLineNumber", lambda: None)()
     where = f" at line {line}" if line else ""
-    return f"not a readable feed: malformed XML{where} ({error})"
+    return f"malformed XML{where} ({error})"
 
 
 def _entry(entry: Any, url: str, base: str, label: str) -> Entry:

@@ -6,6 +6,7 @@ Nothing here raises for a bad source: failures come back in the result.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -13,10 +14,12 @@ from pathlib import Path
 from digest.config import Settings, SourceConfig
 from digest.errors import SourceError
 from digest.sources import files, web
-from digest.sources.feeds import FEED_SUFFIXES, is_html_page, is_json, parse_feed
+from digest.sources.feeds import FEED_SUFFIXES, is_html_page, is_json, read_feed
 from digest.sources.fetch import Fetcher
 from digest.sources.identity import canonical_url
 from digest.sources.outcome import Entry, Problem, SourceResult
+
+log = logging.getLogger(__name__)
 
 # Decides whether an entry is new (and so worth fetching its full text for).
 IsNew = Callable[[Entry], bool]
@@ -26,37 +29,62 @@ def is_remote(location: str) -> bool:
     return "://" in location and not location.startswith("file://")
 
 
+def unexpected(spec: SourceConfig, error: Exception) -> SourceResult:
+    """A bug met on one source's content is that source's failure, not the run's."""
+    log.exception("reading %s failed unexpectedly", spec.url)
+    return SourceResult(
+        spec,
+        error=f"{spec.url}: unexpected {type(error).__name__}: {error}; the source was"
+        " skipped (this is a bug in digest: please report it with the source's address)",
+    )
+
+
 async def read_remote(
     fetcher: Fetcher, spec: SourceConfig, validators: tuple[str, str], is_new: IsNew
 ) -> SourceResult:
     """Fetch (conditionally) and interpret a feed or page URL."""
+    try:
+        return await _read_remote(fetcher, spec, validators, is_new)
+    except Exception as e:
+        return unexpected(spec, e)
+
+
+async def _read_remote(
+    fetcher: Fetcher, spec: SourceConfig, validators: tuple[str, str], is_new: IsNew
+) -> SourceResult:
     fetched = await fetcher.get(spec.url, *validators)
     if fetched.error:
         return SourceResult(spec, error=f"{spec.url}: {fetched.error}")
     if fetched.not_modified:
         return SourceResult(spec, not_modified=True)
     try:
-        entries = interpret(fetched.body, fetched.final_url, fetched.content_type, spec)
+        entries, warning = interpret(fetched.body, fetched.final_url, fetched.content_type, spec)
     except SourceError as e:
         return SourceResult(spec, error=str(e))
     entries, problems = await full_text(fetcher, spec, entries, is_new)
+    if warning:
+        problems = (Problem(spec.url, warning), *problems)
     return SourceResult(spec, entries, problems, validators=(fetched.etag, fetched.last_modified))
 
 
-def interpret(body: bytes, url: str, content_type: str, spec: SourceConfig) -> tuple[Entry, ...]:
-    """A fetched body as feed entries or as one page article, by kind and content."""
+def interpret(
+    body: bytes, url: str, content_type: str, spec: SourceConfig
+) -> tuple[tuple[Entry, ...], str]:
+    """A fetched body as feed entries or as one page article, by kind and content;
+    with a warning when a broken feed was read as well as could be."""
     page = spec.kind == "page" or (
         spec.kind == "auto" and not is_json(body, content_type) and is_html_page(body, "")
     )
     if not page:
-        return tuple(parse_feed(body, url, content_type, spec.name))
+        entries, warning = read_feed(body, url, content_type, spec.name)
+        return tuple(entries), warning
     feed = web.advertised_feed(body)
     if spec.kind == "auto" and feed:
         raise SourceError(
             f"{url}: this is a web page, not a feed; its feed is at {feed}: use that"
             ' address, or set kind = "page" to read the page itself as an article'
         )
-    return (Entry(web.read_page(body, url, spec.name)),)
+    return (Entry(web.read_page(body, url, spec.name)),), ""
 
 
 def wants_full_text(entry: Entry, spec: SourceConfig, settings: Settings) -> bool:
@@ -89,15 +117,23 @@ async def full_text(
 
 def read_local(spec: SourceConfig) -> SourceResult:
     """A local feed file, article file or folder of article files."""
+    try:
+        return _read_local(spec)
+    except Exception as e:
+        return unexpected(spec, e)
+
+
+def _read_local(spec: SourceConfig) -> SourceResult:
     path = Path(spec.url.removeprefix("file://"))
     if path.is_file() and path.suffix.lower() in FEED_SUFFIXES:
         try:
-            feed = tuple(parse_feed(path.read_bytes(), str(path), "", spec.name))
+            feed, warning = read_feed(path.read_bytes(), str(path), "", spec.name)
         except OSError as e:
             return SourceResult(spec, error=f"{path}: cannot be read ({e.strerror})")
         except SourceError as e:
             return SourceResult(spec, error=str(e))
-        return SourceResult(spec, feed, validators=("", ""))
+        noted = (Problem(spec.url, warning),) if warning else ()
+        return SourceResult(spec, tuple(feed), noted, validators=("", ""))
     try:
         paths = files.article_paths(path)
     except SourceError as e:
