@@ -152,6 +152,12 @@ class Runner:
                     log.error("tick failed: %s; retrying in %s", e, RETRY_AFTER)
                     self.retry_at = now + RETRY_AFTER
                     return
+                except Exception:
+                    # A bug must not turn into a retry every minute, nor end the
+                    # runner: log it with its traceback (on one line) and back off.
+                    log.exception("tick failed unexpectedly; retrying in %s", RETRY_AFTER)
+                    self.retry_at = now + RETRY_AFTER
+                    return
                 if any(r.outcome == UNFINISHED for r in results):
                     self.retry_at = now + RETRY_AFTER
                     return
