@@ -3,10 +3,14 @@ fetched and its main text extracted, headings kept as sections."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+
+import pytest
 
 from digest import store
 from digest.sources import collect
+from digest.sources.fetch import Fetched, fetcher, is_public
 from tests import feed_samples as fs
 from tests.feed_server import FeedServer, Route
 from tests.test_sources_formats import PAGE
@@ -71,4 +75,37 @@ def test_no_full_text_by_default(feed_server: FeedServer, tmp_path: Path) -> Non
         "Rivers are back.",
         "A teaser whose page is gone.",
     }
+    assert feed_server.requested("/story") == []
+
+
+@pytest.mark.parametrize(
+    ("url", "public"),
+    [
+        ("http://127.0.0.1:8080/x", False),
+        ("http://localhost/x", False),
+        ("http://10.1.2.3/x", False),
+        ("http://192.168.0.1/x", False),
+        ("http://169.254.169.254/latest/meta-data/", False),
+        ("http://[::1]/x", False),
+        ("http://[::ffff:127.0.0.1]/x", False),
+        ("http://93.184.216.34/x", True),
+        ("https://[2606:4700::1111]/x", True),
+    ],
+)
+def test_which_addresses_count_as_public(url: str, public: bool) -> None:
+    assert asyncio.run(is_public(url)) is public
+
+
+def test_links_from_a_public_feed_never_reach_local_addresses(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    _teasers(feed_server)
+    settings = fs.settings_with(tmp_path, {})
+
+    async def fetch_as_a_public_feeds_link() -> Fetched:
+        async with fetcher(settings) as client:
+            return await client.get(feed_server.url("/story"), public_only=True)
+
+    fetched = asyncio.run(fetch_as_a_public_feeds_link())
+    assert fetched.body == b"" and "private or local network address" in fetched.error
     assert feed_server.requested("/story") == []

@@ -6,6 +6,7 @@ becomes a message a user can act on; nothing here raises for a bad source.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import ssl
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -53,8 +54,12 @@ class Fetcher:
             lambda: asyncio.Semaphore(settings.fetch_per_host)
         )
 
-    async def get(self, url: str, etag: str = "", last_modified: str = "") -> Fetched:
-        """GET url (conditionally, when validators are given), within every limit."""
+    async def get(
+        self, url: str, etag: str = "", last_modified: str = "", public_only: bool = False
+    ) -> Fetched:
+        """GET url (conditionally, when validators are given), within every limit.
+        `public_only`, for links a feed hands us, refuses private and local
+        addresses, at every redirect too."""
         headers = {}
         if etag:
             headers["If-None-Match"] = etag
@@ -64,7 +69,7 @@ class Fetcher:
         async with self.overall, self.hosts[host]:
             try:
                 async with asyncio.timeout(self.settings.fetch_timeout):
-                    return await self._get(url, headers)
+                    return await self._follow(url, headers, public_only)
             except (TimeoutError, httpx.TimeoutException):
                 return Fetched(url, error=self._timeout_message())
             except httpx.TooManyRedirects:
@@ -72,28 +77,44 @@ class Fetcher:
             except httpx.HTTPError as e:
                 return Fetched(url, error=describe_transport_error(e))
 
-    async def _get(self, url: str, headers: dict[str, str]) -> Fetched:
-        async with self.client.stream("GET", url, headers=headers) as response:
-            final = str(response.url)
-            if response.status_code == 304:
-                await response.aread()  # empty; read so the connection is reused
-                return Fetched(url, final, 304)
-            if response.status_code >= 400:
-                return Fetched(url, final, response.status_code, error=status_message(response))
-            body = await self._read_capped(response)
-            if body is None:
-                cap = self.settings.fetch_max_bytes
-                message = f"the answer is larger than {cap:,} bytes (DIGEST_FETCH_MAX_BYTES)"
-                return Fetched(url, final, response.status_code, error=message)
-            return Fetched(
-                url,
-                final,
-                response.status_code,
-                body,
-                response.headers.get("content-type", ""),
-                response.headers.get("etag", ""),
-                response.headers.get("last-modified", ""),
-            )
+    async def _follow(self, url: str, headers: dict[str, str], public_only: bool) -> Fetched:
+        if not public_only:
+            async with self.client.stream("GET", url, headers=headers) as response:
+                return await self._answer(url, response)
+        current = url
+        for _hop in range(MAX_REDIRECTS + 1):
+            if not await is_public(current):
+                return Fetched(url, current, error=PRIVATE)
+            async with self.client.stream(
+                "GET", current, headers=headers, follow_redirects=False
+            ) as response:
+                if response.next_request is None:
+                    return await self._answer(url, response)
+                current = str(response.next_request.url)
+        raise httpx.TooManyRedirects("too many redirects", request=response.request)
+
+    async def _answer(self, url: str, response: httpx.Response) -> Fetched:
+        """The response as a Fetched: its body within the size cap, or why not."""
+        final = str(response.url)
+        if response.status_code == 304:
+            await response.aread()  # empty; read so the connection is reused
+            return Fetched(url, final, 304)
+        if response.status_code >= 400:
+            return Fetched(url, final, response.status_code, error=status_message(response))
+        body = await self._read_capped(response)
+        if body is None:
+            cap = self.settings.fetch_max_bytes
+            message = f"the answer is larger than {cap:,} bytes (DIGEST_FETCH_MAX_BYTES)"
+            return Fetched(url, final, response.status_code, error=message)
+        return Fetched(
+            url,
+            final,
+            response.status_code,
+            body,
+            response.headers.get("content-type", ""),
+            response.headers.get("etag", ""),
+            response.headers.get("last-modified", ""),
+        )
 
     async def _read_capped(self, response: httpx.Response) -> bytes | None:
         # Counted after decompression, so a small gzip bomb is cut off too.
@@ -119,6 +140,28 @@ class Fetcher:
             f"no complete answer within {self.settings.fetch_timeout:g} s; the server is slow"
             " or down (raise DIGEST_FETCH_TIMEOUT if it is only slow)"
         )
+
+
+PRIVATE = (
+    "points to a private or local network address; digest does not follow a public"
+    " feed's links there"
+)
+
+
+async def is_public(url: str) -> bool:
+    """True unless the URL's host is, or resolves to, a private, loopback,
+    link-local or reserved address. Unresolvable hosts count as public: their
+    fetch fails on its own, with its own message."""
+    host = urlsplit(url).hostname or ""
+    try:
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:
+        try:
+            found = await asyncio.get_running_loop().getaddrinfo(host, None)
+        except OSError:
+            return True
+        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in found]
+    return all(address.is_global for address in addresses)
 
 
 @asynccontextmanager

@@ -15,7 +15,7 @@ from digest.config import Settings, SourceConfig
 from digest.errors import SourceError
 from digest.sources import files, web
 from digest.sources.feeds import FEED_SUFFIXES, is_html_page, is_json, read_feed
-from digest.sources.fetch import Fetcher
+from digest.sources.fetch import Fetcher, is_public
 from digest.sources.identity import canonical_url
 from digest.sources.outcome import Entry, Problem, SourceResult
 
@@ -101,7 +101,12 @@ async def full_text(
     todo = [e for e in entries if wants_full_text(e, spec, settings) and is_new(e)]
     if not todo:
         return entries, ()
-    pages = await asyncio.gather(*(fetcher.get(e.article.url) for e in todo))
+    # A feed on the public internet may not send us into the local network;
+    # one on an intranet (or loopback) may link within it.
+    public_only = await is_public(spec.url)
+    pages = await asyncio.gather(
+        *(fetcher.get(e.article.url, public_only=public_only) for e in todo)
+    )
     fuller: dict[str, Entry] = {}
     problems: list[Problem] = []
     for entry, fetched in zip(todo, pages, strict=True):
