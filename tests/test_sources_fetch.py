@@ -110,7 +110,7 @@ def test_every_bad_answer_is_recorded_and_the_rest_goes_on(
     problems = {p.source: p.message for p in collected.problems}
     for path, (_route, message) in BAD_ANSWERS.items():
         assert message in problems[feed_server.url(path)], path
-        assert problems[feed_server.url(path)].startswith(feed_server.url(path)), path
+        assert not problems[feed_server.url(path)].startswith("http"), path
     assert "web page, not a feed" in problems[feed_server.url("/page")]
     health = {h.source: h for h in store_sources.source_health(db)}
     assert health[feed_server.url("/gone")].failures == 1

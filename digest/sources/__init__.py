@@ -143,7 +143,7 @@ def _store_result(
     """A source's new articles and its health record."""
     url = result.source.url
     if result.error:
-        store_sources.record_source_failure(db, url, result.error)
+        store_sources.record_source_failure(db, url, _reason(result))
         return []
     found = remember_all(db, settings, section, result.source, result.entries)
     store_sources.record_source_success(db, url, result.validators, len(result.entries), len(found))
@@ -155,12 +155,17 @@ def _problems(settings: Settings, db: sqlite3.Connection, result: SourceResult) 
     if result.error:
         state = store_sources.feed_failures(db, result.source.url)
         if state >= settings.source_failure_threshold:
-            message = f"FAILING: {state} runs in a row. {result.error}"
+            message = f"FAILING: {state} runs in a row. {_reason(result)}"
         else:
-            message = result.error
-        log.warning("%s", message)
+            message = _reason(result)
+        log.info("%s: %s", result.source.url, message)
         problems.append(Problem(result.source.url, message))
     return problems
+
+
+def _reason(result: SourceResult) -> str:
+    """The error without the source's address in front: a Problem carries it."""
+    return result.error.removeprefix(f"{result.source.url}: ")
 
 
 def read_sources(
@@ -184,7 +189,7 @@ def read_sources(
     for result in results:
         problems.extend(result.problems)
         if result.error:
-            problems.append(Problem(result.source.url, result.error))
+            problems.append(Problem(result.source.url, _reason(result)))
         for entry in result.entries:
             if _first_time(entry, result.source.url, seen):
                 articles.append(entry.article)

@@ -62,7 +62,7 @@ def read_feed(
     base = parsed.feed.get("link") or url
     warning = ""
     if _broken(parsed):
-        warning = f"{url}: {_xml_error(parsed)}; read {len(found)} entries anyway, some may be lost"
+        warning = f"{_xml_error(parsed)}; read {len(found)} entries anyway, some may be lost"
     return [_entry(e, url, base, label or url) for e in found], warning
 
 
