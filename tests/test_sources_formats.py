@@ -208,3 +208,15 @@ def test_collect_stores_feed_articles_in_their_section(
     assert len(store.unsent_articles(db, "one")) == 2
     stored: Article = collected.articles[0][1]
     assert stored.source in ("River News", "JSON News")
+
+
+def test_a_feed_with_html_documents_in_cdata_is_still_a_feed(feed_server: FeedServer) -> None:
+    body = "<html><body><p>A whole page as the entry's content, as some feeds do.</p></body></html>"
+    feed = fs.rss2([("c1", "Cdata story", "https://news.example.org/c1", "")]).replace(
+        "<description></description>", f"<description><![CDATA[{body}]]></description>"
+    )
+    feed = feed.replace("?>", "?><!-- <html> in a comment is no page either -->", 1)
+    feed_server.routes["/cdata"] = Route(feed.encode(), "text/html")
+    (article,), problems = read_source(feed_server.url("/cdata"))
+    assert problems == [] and article.title == "Cdata story"
+    assert article.text == "A whole page as the entry's content, as some feeds do."

@@ -20,6 +20,8 @@ from digest.sources.identity import article_id, canonical_url, content_hash
 from digest.sources.outcome import Entry
 
 FEED_SUFFIXES = (".xml", ".rss", ".atom", ".json")
+COMMENT = re.compile(rb"<!--.*?-->", re.S)
+ROOT = re.compile(rb"<([a-z][\w:.-]*)")
 TAG_LIKE = re.compile(r"<[a-zA-Z/!]|&[#a-zA-Z0-9]+;")
 STANDFIRST_CHARS = 400
 TITLE_CHARS = 300
@@ -30,8 +32,13 @@ def is_json(body: bytes, content_type: str) -> bool:
 
 
 def is_html_page(body: bytes, content_type: str) -> bool:
-    head = body[:2048].lower()
-    return b"<html" in head or b"<!doctype html" in head or "html" in content_type.lower()
+    """An HTML document by its root element (an entry's CDATA may hold '<html'),
+    or by its declared type when no element is seen early on."""
+    head = COMMENT.sub(b"", body[:8192].lower())
+    if b"<!doctype html" in head:
+        return True
+    root = ROOT.search(head)
+    return root.group(1) == b"html" if root else "html" in content_type.lower()
 
 
 def parse_feed(body: bytes, url: str, content_type: str = "", name: str = "") -> list[Entry]:
