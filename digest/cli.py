@@ -6,16 +6,20 @@ Library errors (DigestError) become one line on stderr and a non-zero exit;
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
-from digest import job, schedule
+from digest import job, plan, schedule
 from digest.config import Settings, load_settings
+from digest.delivery import Progress
 from digest.errors import DigestError
 
 
@@ -154,27 +158,76 @@ def build(
     "--to", "address", metavar="ADDRESS", help="Test send: only to ADDRESS; marks nothing sent."
 )
 @click.option("--dry-run", is_flag=True, help="Show what would happen; send nothing.")
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Retry now the deferred and failed deliveries of the newest edition that has some.",
+)
 @click.pass_context
-def send(ctx: click.Context, edition_file: Path | None, address: str | None, dry_run: bool) -> None:
+def send(
+    ctx: click.Context,
+    edition_file: Path | None,
+    address: str | None,
+    dry_run: bool,
+    retry_failed: bool,
+) -> None:
     """Collect, build and send a new edition to every active subscriber.
 
     An unfinished send is resumed first; nobody gets an edition twice.
+    SIGTERM or Ctrl-C stops between messages: what is in flight finishes and
+    is recorded, the rest stays pending for the next `digest send`.
 
     Example: digest send --dry-run
     """
     settings = settings_of(ctx)
     if dry_run:
-        click.echo(json.dumps(job.dry_run(settings, edition_file), indent=2))
+        click.echo(json.dumps(plan.dry_run(settings, edition_file), indent=2))
         return
     if address:
         result = job.test_send(settings, address, edition_file)
     else:
-        result = schedule.send_now(settings, edition_file)
+        with progress_bar() as progress:
+            result = schedule.send_now(
+                settings, edition_file, retry_failed=retry_failed, progress=progress
+            )
     warn_problems(result.problems)
-    for row_error in result.row_errors:
+    print_send_result(result, retry_failed)
+
+
+@contextlib.contextmanager
+def progress_bar() -> Iterator[Callable[[Progress], None]]:
+    """A bar with messages done, rate and ETA (shown on a terminal only)."""
+    started = time.monotonic()
+    bars: list[Any] = []
+
+    def show(p: Progress) -> None:
+        if not bars:
+            bar: Any = click.progressbar(
+                length=max(p.total, p.done, 1),
+                label="Sending",
+                file=sys.stderr,
+                show_pos=True,
+                item_show_func=lambda rate: f"{rate} msg/s" if rate else None,
+            )
+            bars.append(bar.__enter__())
+        rate = p.done / max(time.monotonic() - started, 1e-6)
+        bars[0].update(p.done - bars[0].pos, current_item=f"{rate:.0f}")
+
+    try:
+        yield show
+    finally:
+        if bars:
+            bars[0].__exit__(None, None, None)
+
+
+def print_send_result(result: job.SendResult, retry_failed: bool) -> None:
+    for row_error in result.row_errors[:20]:
         click.secho(f"warning: skipped {row_error}", fg="yellow", err=True)
+    if len(result.row_errors) > 20:
+        click.secho(f"warning: {len(result.row_errors) - 20} more row(s) skipped", err=True)
     if result.edition is None:
-        click.echo("Nothing new to send: no edition was made.")
+        what = "no deferred or failed deliveries" if retry_failed else "no edition was made"
+        click.echo(f"Nothing {'to retry' if retry_failed else 'new to send'}: {what}.")
         return
     verb = "Resumed" if result.resumed else "Sent"
     if result.stopped:
@@ -184,6 +237,8 @@ def send(ctx: click.Context, edition_file: Path | None, address: str | None, dry
         f"{verb} edition {result.edition.id} (#{result.edition.number}): "
         f"{counts or 'nothing left to deliver'}; into {result.destination}"
     )
+    if result.test_reply:
+        click.echo(f"Server answered: {result.test_reply}")
 
 
 # Commands of each area live in their own module (digest/cli_<area>.py) and

@@ -46,8 +46,9 @@ def run(ctx: click.Context, once: bool) -> None:
 def status(ctx: click.Context, as_json: bool) -> None:
     """Show the last and next slot, the runner, editions and their deliveries.
 
-    Also the skipped slots, each source's health (failing ones named) and
-    the number of suppressed addresses.
+    Also the skipped slots, each source's health (failing ones named), the
+    number of suppressed addresses, and under each edition its newest
+    deferred, bounced or failed deliveries with the server's last reply.
 
     Example: digest status --json
     """
@@ -98,4 +99,8 @@ def _lines(facts: dict[str, Any]) -> list[str]:
         lines.append(
             f"#{row['number']:<4} {row['id']}  {row['created']}  {counts or 'no deliveries'}"
         )
+        lines += [
+            f"      {p['status']:<8} {p['email']}  {p['updated_at']}  {p['last_reply']}"
+            for p in row.get("problems", [])
+        ]
     return lines

@@ -70,6 +70,16 @@ class Settings:
     smtp_password: str = field(default="", repr=False)
     smtp_security: str = "starttls"
     smtp_timeout: float = 30.0
+    smtp_ca_file: Path | None = None
+    smtp_connections: int = 4
+    smtp_messages_per_connection: int = 1000
+    rate_per_second: float = 0.0
+    rate_per_hour: int = 0
+    max_attempts: int = 3
+    retry_delay: float = 5.0
+    dkim_selector: str = ""
+    dkim_domain: str = ""
+    dkim_key_file: Path | None = None
     from_addr: str = "Digest <digest@localhost>"
     subscribers: Path = Path("subscribers.example.csv")
     database: Path = Path("digest.db")
@@ -239,6 +249,13 @@ def _as_seconds(value: str) -> float:
     return seconds
 
 
+def _as_rate(value: str) -> float:
+    number = _as_float(value)
+    if not number >= 0:
+        raise ValueError("must be 0 (no limit) or more")
+    return number
+
+
 # setting name -> (environment variable, parser). digest.toml uses the setting
 # name as key in its [digest] table; flags use it too.
 SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
@@ -252,6 +269,16 @@ SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "smtp_password": ("DIGEST_SMTP_PASSWORD", str),
     "smtp_security": ("DIGEST_SMTP_SECURITY", _as_security),
     "smtp_timeout": ("DIGEST_SMTP_TIMEOUT", _as_float),
+    "smtp_ca_file": ("DIGEST_SMTP_CA_FILE", _as_path),
+    "smtp_connections": ("DIGEST_SMTP_CONNECTIONS", _as_positive),
+    "smtp_messages_per_connection": ("DIGEST_SMTP_MESSAGES_PER_CONNECTION", _as_positive),
+    "rate_per_second": ("DIGEST_RATE_PER_SECOND", _as_rate),
+    "rate_per_hour": ("DIGEST_RATE_PER_HOUR", _as_count),
+    "max_attempts": ("DIGEST_MAX_ATTEMPTS", _as_positive),
+    "retry_delay": ("DIGEST_RETRY_DELAY", _as_rate),
+    "dkim_selector": ("DIGEST_DKIM_SELECTOR", _as_str),
+    "dkim_domain": ("DIGEST_DKIM_DOMAIN", _as_str),
+    "dkim_key_file": ("DIGEST_DKIM_KEY_FILE", _as_path),
     "from_addr": ("DIGEST_FROM", _as_str),
     "subscribers": ("DIGEST_SUBSCRIBERS", _as_path),
     "database": ("DIGEST_DATABASE", _as_path),
@@ -423,6 +450,11 @@ def _finish(settings: Settings) -> Settings:
         raise ConfigError(f"section keys must be unique; repeated: {', '.join(duplicates)}")
     if settings.smtp_user and not settings.smtp_password:
         raise ConfigError("DIGEST_SMTP_USER is set but DIGEST_SMTP_PASSWORD is empty; set both")
+    if settings.dkim_key_file and not settings.dkim_selector:
+        raise ConfigError(
+            "DIGEST_DKIM_KEY_FILE is set but DIGEST_DKIM_SELECTOR is empty; set the selector "
+            "published in DNS as SELECTOR._domainkey.DOMAIN"
+        )
     return settings
 
 

@@ -1,158 +1,64 @@
-"""Delivery: transports (SMTP, Maildir) and the ledger-driven send loop.
+"""The send loop: claims ledger rows, hands rendered messages to the pool,
+records the server's answers, retries what may be retried.
 
-A ledger row is written before the first attempt and updated after the
-server's answer, so a resumed send touches only what was not delivered.
+A group of rows is marked `sending` in one commit before its messages go to
+the pool, and answers are recorded per group: a crash can repeat at most the
+rows left `sending`, and they keep their Message-ID.
 """
 
 from __future__ import annotations
 
-import contextlib
+import heapq
 import logging
-import mailbox
-import smtplib
 import sqlite3
-import ssl
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Protocol
+from dataclasses import dataclass, field, replace
 
 from digest import store
-from digest.config import Settings
-from digest.errors import DeliveryError
-from digest.mail import MessageSkeleton, message_id, render_message
+from digest.errors import DigestError
+from digest.mail import DkimKey, MessageSkeleton, dkim_sign, message_id, render_message
 from digest.model import Subscriber
+from digest.pacing import Limits, Pacer, backoff
+from digest.pool import Job, Pool, Result
+from digest.transports import (
+    Channel,
+    MaildirTransport,
+    Outcome,
+    SmtpTransport,
+    Transport,
+    make_transport,
+)
+
+__all__ = [
+    "Channel",
+    "DeliveryReport",
+    "MaildirTransport",
+    "Outcome",
+    "Policy",
+    "Progress",
+    "SmtpTransport",
+    "Transport",
+    "deliver",
+    "make_transport",
+]
 
 log = logging.getLogger(__name__)
-BATCH = 500
+BATCH = 500  # subscribers claimed per ledger transaction
+GROUP = 50  # rows marked `sending`, and answers recorded, per commit
+FLUSH_AFTER = 1.0  # seconds an answer may wait for its group's commit
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """What the server said about one recipient."""
+class Policy:
+    """How hard to try: attempts per run, back-off, limits, signing."""
 
-    status: str  # store.SENT, store.DEFERRED or store.BOUNCED
-    reply: str
-
-
-class Transport(Protocol):
-    """Hands one message to its destination."""
-
-    def send(self, sender: str, recipient: str, message: bytes) -> Outcome: ...
-    def close(self) -> None: ...
-
-    @property
-    def description(self) -> str: ...
-
-
-class MaildirTransport:
-    """Delivers into a local Maildir: the default when no SMTP host is set."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.box = mailbox.Maildir(path, create=True)
-
-    @property
-    def description(self) -> str:
-        return f"Maildir {self.path}"
-
-    def send(self, sender: str, recipient: str, message: bytes) -> Outcome:
-        key = self.box.add(message.replace(b"\r\n", b"\n"))
-        return Outcome(store.SENT, f"stored as {key}")
-
-    def close(self) -> None:
-        self.box.close()
-
-
-class SmtpTransport:
-    """One SMTP connection, opened lazily, TLS verified unless security=none."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.host = settings.smtp_host
-        self.port = settings.effective_smtp_port
-        self.connection: smtplib.SMTP | None = None
-
-    @property
-    def description(self) -> str:
-        return f"SMTP {self.host}:{self.port} ({self.settings.smtp_security})"
-
-    def _connect(self) -> smtplib.SMTP:
-        s = self.settings
-        context = ssl.create_default_context()
-        try:
-            if s.smtp_security == "ssl":
-                conn: smtplib.SMTP = smtplib.SMTP_SSL(
-                    self.host, self.port, timeout=s.smtp_timeout, context=context
-                )
-            else:
-                conn = smtplib.SMTP(self.host, self.port, timeout=s.smtp_timeout)
-            conn.ehlo()
-            if s.smtp_security == "starttls":
-                if not conn.has_extn("starttls"):
-                    conn.close()
-                    raise DeliveryError(
-                        f"SMTP server {self.host}:{self.port} does not offer STARTTLS; "
-                        "refusing to send in clear. Use DIGEST_SMTP_SECURITY=ssl, or =none "
-                        "only for a trusted local relay"
-                    )
-                conn.starttls(context=context)
-                conn.ehlo()
-            if s.smtp_user:
-                conn.login(s.smtp_user, s.smtp_password)
-        except smtplib.SMTPAuthenticationError as e:
-            raise DeliveryError(
-                f"SMTP server {self.host}:{self.port} refused the login for {s.smtp_user!r} "
-                f"({e.smtp_code}); check DIGEST_SMTP_USER and DIGEST_SMTP_PASSWORD"
-            ) from None
-        except ssl.SSLError as e:
-            raise DeliveryError(
-                f"TLS with {self.host}:{self.port} failed: {e.reason}; check the server certificate"
-            ) from e
-        except (OSError, smtplib.SMTPException) as e:
-            raise DeliveryError(
-                f"cannot reach SMTP server {self.host}:{self.port}: {e}; check "
-                "DIGEST_SMTP_HOST and DIGEST_SMTP_PORT"
-            ) from e
-        return conn
-
-    def send(self, sender: str, recipient: str, message: bytes) -> Outcome:
-        if self.connection is None:
-            self.connection = self._connect()
-        try:
-            self.connection.sendmail(sender, [recipient], message)
-        except smtplib.SMTPRecipientsRefused as e:
-            code, text = e.recipients[recipient]
-            return _refused(code, text)
-        except smtplib.SMTPSenderRefused as e:
-            raise DeliveryError(
-                f"SMTP server refused the sender {sender} ({e.smtp_code} "
-                f"{e.smtp_error.decode(errors='replace')}); check DIGEST_FROM"
-            ) from None
-        except smtplib.SMTPResponseException as e:
-            return _refused(e.smtp_code, e.smtp_error)
-        except (TimeoutError, smtplib.SMTPServerDisconnected, ConnectionError) as e:
-            self.connection = None
-            return Outcome(store.DEFERRED, f"connection lost: {e}")
-        return Outcome(store.SENT, "250 accepted")
-
-    def close(self) -> None:
-        if self.connection is not None:
-            with contextlib.suppress(OSError, smtplib.SMTPException):
-                self.connection.quit()
-            self.connection = None
-
-
-def _refused(code: int, text: bytes | str) -> Outcome:
-    reply = f"{code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"
-    return Outcome(store.BOUNCED if 500 <= code < 600 else store.DEFERRED, reply)
-
-
-def make_transport(settings: Settings) -> Transport:
-    if settings.smtp_host:
-        return SmtpTransport(settings)
-    return MaildirTransport(settings.outbox)
+    max_attempts: int = 3
+    retry_delay: float = 5.0
+    limits: Limits = field(default_factory=Limits)
+    dkim: DkimKey | None = None
+    retry_failed: bool = False
 
 
 @dataclass
@@ -162,12 +68,94 @@ class DeliveryReport:
     counts: dict[str, int] = field(default_factory=dict)
     skipped_suppressed: int = 0
     skipped_empty: int = 0
+    stopped: bool = False
 
-    def add(self, status: str) -> None:
-        self.counts[status] = self.counts.get(status, 0) + 1
+    def add(self, status: str, n: int = 1) -> None:
+        if n:
+            self.counts[status] = self.counts.get(status, 0) + n
+
+    @property
+    def done(self) -> int:
+        return sum(n for state, n in self.counts.items() if state != store.PENDING)
 
 
-def _batches(items: Iterable[Subscriber], size: int) -> Iterator[list[Subscriber]]:
+@dataclass(frozen=True)
+class Progress:
+    """Handed to the caller's callback after each recorded group."""
+
+    done: int
+    counts: dict[str, int]
+    total: int = 0  # an estimate, filled in by the caller when it knows one
+
+
+SkeletonFor = Callable[[Subscriber], MessageSkeleton | None]
+ProgressFn = Callable[[Progress], None]
+
+
+def deliver(
+    edition: str,
+    skeleton_for: SkeletonFor,
+    subscribers: Iterable[Subscriber],
+    transport: Transport,
+    db: sqlite3.Connection,
+    base_url: str,
+    policy: Policy | None = None,
+    stop: threading.Event | None = None,
+    progress: ProgressFn | None = None,
+) -> DeliveryReport:
+    """Send the edition to every subscriber not yet delivered, ledger first.
+
+    `skeleton_for` gives the message variant for a subscriber's sections, or
+    None when none of their sections has anything in this edition. Setting
+    `stop` ends the send between messages: in-flight ones finish and are
+    recorded, the rest stay pending. A sender-wide failure raises
+    DeliveryError after the same tidy-up.
+    """
+    run = _Run(edition, transport, db, base_url, policy or Policy(), stop, progress)
+    left = store.reset_sending(db, edition)
+    if left:
+        log.info("%d message(s) were in flight when a send stopped; sending them again", left)
+    try:
+        for jobs in _claimed(run, skeleton_for, subscribers):
+            run.dispatch(jobs)
+            if run.halted:
+                break
+        run.finish()
+    finally:
+        run.close()
+    if run.error is not None:
+        raise run.error
+    return run.report
+
+
+def _claimed(
+    run: _Run, skeleton_for: SkeletonFor, subscribers: Iterable[Subscriber]
+) -> Iterator[list[Job]]:
+    """Jobs for the rows still to deliver, claimed in the ledger BATCH at a time."""
+    statuses = (store.PENDING, store.DEFERRED) + (
+        (store.FAILED,) if run.policy.retry_failed else ()
+    )
+    for batch in batches(subscribers, BATCH):
+        wanted: dict[str, tuple[Subscriber, MessageSkeleton]] = {}
+        suppressed = store.suppressed_among(run.db, [s.email.lower() for s in batch])
+        for sub in batch:
+            key = sub.email.lower()
+            skeleton = skeleton_for(sub)
+            if key in suppressed:
+                run.report.skipped_suppressed += 1
+            elif skeleton is None:
+                run.report.skipped_empty += 1
+            elif key not in run.busy:
+                wanted.setdefault(key, (sub, skeleton))
+        pairs = [(key, message_id(sk, key)) for key, (_, sk) in wanted.items()]
+        claimed = store.claim_deliveries(run.db, run.edition, pairs, statuses)
+        yield [
+            Job(key, wanted[key][0].email, wanted[key][0].name, wanted[key][1], mid)
+            for key, mid in claimed
+        ]
+
+
+def batches(items: Iterable[Subscriber], size: int) -> Iterator[list[Subscriber]]:
     batch: list[Subscriber] = []
     for item in items:
         batch.append(item)
@@ -178,52 +166,139 @@ def _batches(items: Iterable[Subscriber], size: int) -> Iterator[list[Subscriber
         yield batch
 
 
-SkeletonFor = Callable[[Subscriber], MessageSkeleton | None]
+class _Run:
+    """The mutable state of one send: the pool, buffers, retries, the report."""
 
+    def __init__(
+        self,
+        edition: str,
+        transport: Transport,
+        db: sqlite3.Connection,
+        base_url: str,
+        policy: Policy,
+        stop: threading.Event | None,
+        progress: ProgressFn | None,
+    ) -> None:
+        self.edition, self.db, self.base_url, self.policy = edition, db, base_url, policy
+        self.stop = stop or threading.Event()
+        self.progress = progress
+        self.pool = Pool(transport, Pacer(policy.limits, threading.Event()))
+        self.window = max(8, 8 * transport.connections)
+        self.report = DeliveryReport()
+        self.error: DigestError | None = None
+        self.retries: list[tuple[float, int, Job]] = []
+        self.busy: set[str] = set()  # waiting for a retry or given up in this run
+        self.answers: list[tuple[str, str, str]] = []
+        self.oldest_answer = 0.0
+        self.bounced: list[tuple[str, str]] = []
+        self.untried: list[str] = []
 
-def deliver(
-    edition: str,
-    skeleton_for: SkeletonFor,
-    subscribers: Iterable[Subscriber],
-    transport: Transport,
-    db: sqlite3.Connection,
-    base_url: str,
-    stop: threading.Event | None = None,
-) -> DeliveryReport:
-    """Send the edition to every subscriber not yet delivered, ledger first.
+    @property
+    def halted(self) -> bool:
+        if self.stop.is_set() and not self.pool.halt.is_set():
+            self.report.stopped = True
+            self.pool.halt.set()
+        return self.pool.halt.is_set()
 
-    `skeleton_for` gives the message variant for a subscriber's sections, or
-    None when none of their sections has anything in this edition. When
-    `stop` is set, the message in flight finishes and the rest stay pending.
-    """
-    report = DeliveryReport()
-    for batch in _batches(subscribers, BATCH):
-        if stop is not None and stop.is_set():
-            break
-        wanted: dict[str, tuple[Subscriber, MessageSkeleton]] = {}
-        for sub in batch:
-            skeleton = skeleton_for(sub)
-            if store.is_suppressed(db, sub.email):
-                report.skipped_suppressed += 1
-            elif skeleton is None:
-                report.skipped_empty += 1
-            else:
-                wanted.setdefault(sub.email.lower(), (sub, skeleton))
-        pairs = [(email, message_id(sk, email)) for email, (_, sk) in wanted.items()]
-        for email, _mid in store.claim_deliveries(db, edition, pairs):
-            if stop is not None and stop.is_set():
-                break
-            sub, skeleton = wanted[email]
-            store.mark_sending(db, edition, [email])
-            message = render_message(skeleton, base_url, sub.email, sub.name)
-            try:
-                outcome = transport.send(skeleton.sender, sub.email, message)
-            except DeliveryError:
-                # Nothing reached the server: the row goes back to waiting.
-                store.reset_pending(db, edition, [email])
-                raise
-            store.record_result(db, edition, [(email, outcome.status, outcome.reply)])
-            if outcome.status == store.BOUNCED:
-                store.suppress(db, email, f"bounced: {outcome.reply}")
-            report.add(outcome.status)
-    return report
+    def dispatch(self, jobs: list[Job]) -> None:
+        for start in range(0, len(jobs), GROUP):
+            group = jobs[start : start + GROUP]
+            if self.halted:
+                return
+            store.mark_sending(self.db, self.edition, [job.email for job in group])
+            for index, job in enumerate(group):
+                self._make_room()
+                if self.halted:
+                    store.reset_pending(self.db, self.edition, [j.email for j in group[index:]])
+                    return
+                self._submit(job)
+
+    def _submit(self, job: Job) -> None:
+        message = render_message(job.skeleton, self.base_url, job.address, job.name, job.message_id)
+        if self.policy.dkim is not None:
+            message = dkim_sign(message, self.policy.dkim)
+        self.pool.submit(job, message)
+
+    def _make_room(self) -> None:
+        while (result := self.pool.next_result(None)) is not None:
+            self._take(result)
+        self._flush_if_due()
+        self._send_due_retries()
+        while self.pool.in_flight >= self.window and not self.halted:
+            self._wait_for_answer(0.2)
+
+    def _wait_for_answer(self, timeout: float) -> None:
+        result = self.pool.next_result(timeout)
+        if result is not None:
+            self._take(result)
+        self._flush_if_due()
+
+    def _flush_if_due(self) -> None:
+        # A full group, or a slow send whose answers would otherwise wait long.
+        if len(self.answers) >= GROUP or (
+            self.answers and time.monotonic() - self.oldest_answer > FLUSH_AFTER
+        ):
+            self._flush()
+
+    def _take(self, result: Result) -> None:
+        job, outcome = result.job, result.outcome
+        if outcome is None:
+            self.untried.append(job.email)
+            if result.error is not None and self.error is None:
+                self.error = result.error
+            return
+        retry = outcome.status == store.DEFERRED and job.attempt < self.policy.max_attempts
+        if retry and not self.halted:
+            self._retry_later(job)
+        else:
+            self.report.add(outcome.status)
+        if outcome.status == store.BOUNCED:
+            self.bounced.append((job.email, f"bounced: {outcome.reply}"))
+        if not self.answers:
+            self.oldest_answer = time.monotonic()
+        self.answers.append((job.email, outcome.status, outcome.reply))
+
+    def _retry_later(self, job: Job) -> None:
+        delay = backoff(job.attempt, self.policy.retry_delay)
+        self.busy.add(job.email)
+        heapq.heappush(
+            self.retries, (time.monotonic() + delay, id(job), replace(job, attempt=job.attempt + 1))
+        )
+
+    def _send_due_retries(self) -> None:
+        now = time.monotonic()
+        while self.retries and self.retries[0][0] <= now and not self.halted:
+            job = heapq.heappop(self.retries)[2]
+            self._flush()  # its deferred answer is recorded before it goes out again
+            store.mark_sending(self.db, self.edition, [job.email])
+            self._submit(job)
+
+    def _flush(self) -> None:
+        if self.answers:
+            store.record_results(self.db, self.edition, self.answers, self.bounced)
+            self.answers, self.bounced = [], []
+            if self.progress is not None:
+                self.progress(Progress(self.report.done, dict(self.report.counts)))
+        if self.untried:
+            store.reset_pending(self.db, self.edition, self.untried)
+            self.report.add(store.PENDING, len(self.untried))
+            self.untried = []
+
+    def finish(self) -> None:
+        """Wait for retries and in-flight answers; whatever is left stays deferred."""
+        while (self.retries or self.pool.in_flight) and not self.halted:
+            self._send_due_retries()
+            wait = self.retries[0][0] - time.monotonic() if self.retries else 0.2
+            self._wait_for_answer(min(0.2, max(0.001, wait)))
+        while self.pool.in_flight:
+            self._wait_for_answer(0.2)
+        self.report.add(store.DEFERRED, len(self.retries))
+        self.retries = []
+        self._flush()
+
+    def close(self) -> None:
+        self.pool.halt.set()
+        self.pool.close()
+        while (result := self.pool.next_result(None)) is not None:
+            self._take(result)
+        self._flush()

@@ -10,7 +10,8 @@ import json
 import logging
 import sqlite3
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -18,14 +19,16 @@ from zoneinfo import ZoneInfo
 from digest import edition as editions
 from digest import store
 from digest.config import Settings
-from digest.delivery import DeliveryReport, deliver, make_transport
-from digest.mail import MessageSkeleton, build_skeleton
+from digest.delivery import DeliveryReport, Progress, deliver
+from digest.mail import MessageSkeleton, build_skeleton, dkim_sign, render_message
 from digest.model import Article, Edition, Subscriber, article_from_dict
 from digest.notes import OrNote
+from digest.plan import expected_total, policy_from
 from digest.render import CompiledEmail, compile_edition
 from digest.sources import Problem, collect, read_sources
-from digest.subscribers import RowError, active_subscribers, effective
+from digest.subscribers import RowError, effective
 from digest.summarize import make_summarizer, summary_options
+from digest.transports import make_transport
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,10 @@ class SendResult:
     resumed: bool = False
     html_bytes: int = 0
     stopped: bool = False  # a stop signal cut the send short; the next send resumes
+    test_reply: str = ""
+
+
+ProgressFn = Callable[[Progress], None]
 
 
 def secret_for(settings: Settings, db: sqlite3.Connection) -> bytes:
@@ -175,18 +182,38 @@ class Variants:
 
 
 def send(
-    settings: Settings, edition_file: Path | None = None, *, stop: threading.Event | None = None
+    settings: Settings,
+    edition_file: Path | None = None,
+    *,
+    stop: threading.Event | None = None,
+    retry_failed: bool = False,
+    progress: ProgressFn | None = None,
 ) -> SendResult:
-    """The main job: collect, build, render once, deliver to everyone not yet served."""
+    """The main job: collect, build, render once, deliver to everyone not yet served.
+
+    `retry_failed` sends nothing new: it retries the deferred and failed rows
+    of the newest edition that has some. `stop` ends the send between
+    messages (SIGTERM); `progress` hears about each recorded group.
+    """
     db = store.connect(settings.database)
     try:
-        edition, problems, resumed = prepare_send(settings, db, edition_file)
+        problems: tuple[Problem, ...] = ()
+        if retry_failed:
+            edition, resumed = _edition_to_retry(db), True
+        else:
+            edition, problems, resumed = prepare_send(settings, db, edition_file)
         if edition is None:
             return SendResult(None, problems=problems)
         result = SendResult(edition, problems=problems, resumed=resumed)
-        return deliver_edition(settings, db, result, stop)
+        return deliver_edition(settings, db, result, stop, progress, retry_failed)
     finally:
         db.close()
+
+
+def _edition_to_retry(db: sqlite3.Connection) -> Edition | None:
+    edition_id = store.retry_edition(db)
+    body = None if edition_id is None else store.edition_body(db, edition_id)
+    return None if body is None else editions.from_json(json.loads(body), f"edition {edition_id}")
 
 
 def deliver_edition(
@@ -194,6 +221,8 @@ def deliver_edition(
     db: sqlite3.Connection,
     result: SendResult,
     stop: threading.Event | None = None,
+    progress: ProgressFn | None = None,
+    retry_failed: bool = False,
 ) -> SendResult:
     """Deliver `result.edition` to every active subscriber not yet served."""
     edition = result.edition
@@ -201,15 +230,22 @@ def deliver_edition(
     _, result.html_bytes = skeleton_for(settings, db, edition)
     transport = make_transport(settings)
     result.destination = transport.description
+    policy = replace(policy_from(settings, db), retry_failed=retry_failed)
     subscribers = effective(settings.subscribers, db, result.row_errors)
     variants = OrNote(Variants(settings, db, edition), settings, secret_for(settings, db), edition)
-    try:
-        result.report = deliver(
-            edition.id, variants, subscribers, transport, db, settings.base_url, stop=stop
-        )
-    finally:
-        transport.close()
-    result.stopped = stop is not None and stop.is_set()
+    total = expected_total(settings.subscribers, db, edition.id)
+    result.report = deliver(
+        edition.id,
+        variants,
+        subscribers,
+        transport,
+        db,
+        settings.base_url,
+        policy,
+        stop=stop,
+        progress=None if progress is None else lambda p: progress(replace(p, total=total)),
+    )
+    result.stopped = result.report.stopped
     return result
 
 
@@ -224,64 +260,22 @@ def test_send(settings: Settings, address: str, edition_file: Path | None = None
             problems = collect(settings, db).problems
             edition = build_from_store(settings, db, local_now(settings))
         skeleton, size = skeleton_for(settings, db, edition)
+        policy = policy_from(settings, db)
         transport = make_transport(settings)
-        from digest.mail import render_message
-
+        message = render_message(skeleton, settings.base_url, address, "")
+        if policy.dkim is not None:
+            message = dkim_sign(message, policy.dkim)
+        channel = transport.open()
         try:
-            outcome = transport.send(
-                skeleton.sender, address, render_message(skeleton, settings.base_url, address, "")
-            )
+            outcome = channel.send(skeleton.sender, address, message)
         finally:
-            transport.close()
+            channel.close()
         result = SendResult(edition, transport.description, problems=problems, html_bytes=size)
         result.report.add(outcome.status)
+        result.test_reply = outcome.reply
         return result
     finally:
         db.close()
-
-
-def dry_run(settings: Settings, edition_file: Path | None = None) -> dict[str, object]:
-    """What a send would do now, without sending or marking anything."""
-    db = store.connect(settings.database)
-    try:
-        errors: list[RowError] = []
-        unfinished = store.unfinished_edition(db) if edition_file is None else None
-        edition_id = (
-            editions.load_edition(edition_file).id
-            if edition_file
-            else unfinished or "(new edition)"
-        )
-        counts = {"to_send": 0, "already_done": 0, "suppressed": 0}
-        # A new edition has no ledger yet: everyone active and not suppressed is to send.
-        samples: list[str] = []
-        for sub in active_subscribers(settings.subscribers, errors):
-            state = _dry_state(db, edition_id, sub)
-            counts[state] += 1
-            if state == "to_send" and len(samples) < 5:
-                samples.append(sub.email)
-        return {
-            "edition": edition_id,
-            "counts": counts,
-            "samples": samples,
-            "row_errors": [str(e) for e in errors],
-            "destination": make_transport_description(settings),
-        }
-    finally:
-        db.close()
-
-
-def _dry_state(db: sqlite3.Connection, edition_id: str, sub: Subscriber) -> str:
-    if store.is_suppressed(db, sub.email):
-        return "suppressed"
-    if store.ledger_status(db, edition_id, sub.email.lower()) in store.FINAL_STATES:
-        return "already_done"
-    return "to_send"
-
-
-def make_transport_description(settings: Settings) -> str:
-    if settings.smtp_host:
-        return f"SMTP {settings.smtp_host}:{settings.effective_smtp_port}"
-    return f"Maildir {settings.outbox}"
 
 
 def collect_now(settings: Settings) -> tuple[int, tuple[Problem, ...]]:

@@ -9,12 +9,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.header import Header
 from email.quoprimime import body_encode
 from email.utils import format_datetime, formataddr, getaddresses
+from pathlib import Path
 from urllib.parse import quote
+
+import dkim
 
 from digest import tokens
 from digest.errors import ConfigError
@@ -156,8 +159,17 @@ def personal_values(
     }
 
 
-def render_message(skeleton: MessageSkeleton, base_url: str, email: str, name: str) -> bytes:
-    """The whole message for one subscriber: the per-subscriber work."""
+def render_message(
+    skeleton: MessageSkeleton,
+    base_url: str,
+    email: str,
+    name: str,
+    mid: str | None = None,
+) -> bytes:
+    """The whole message for one subscriber: the per-subscriber work.
+
+    `mid` is the Message-ID the ledger holds for this row, when there is one.
+    """
     values = personal_values(skeleton, base_url, email, name)
     mailto = (
         f"mailto:unsubscribe@{skeleton.domain}?subject={quote('unsubscribe ' + values['token'])}"
@@ -165,7 +177,7 @@ def render_message(skeleton: MessageSkeleton, base_url: str, email: str, name: s
     unsubscribe = f"<{values['unsubscribe_url']}>,{CRLF} <{mailto}>"
     recipient = formataddr((header_safe(name), header_safe(email)), charset="utf-8")
     personal = (
-        f"To: {recipient}{CRLF}Message-ID: {message_id(skeleton, email)}{CRLF}"
+        f"To: {recipient}{CRLF}Message-ID: {header_safe(mid or message_id(skeleton, email))}{CRLF}"
         f"List-Unsubscribe: {unsubscribe}{CRLF}{CRLF}"
     ).encode("ascii")
     b = skeleton.boundary.encode()
@@ -183,3 +195,54 @@ def render_message(skeleton: MessageSkeleton, base_url: str, email: str, name: s
     chunks += _fill(skeleton.html, values, escape=True)
     chunks.append(b"\r\n--" + b + b"--\r\n")
     return b"".join(chunks)
+
+
+@dataclass(frozen=True)
+class DkimKey:
+    """A DKIM signing key: rsa-sha256 for a PEM key, ed25519-sha256 otherwise."""
+
+    selector: str
+    domain: str
+    private_key: bytes = field(repr=False)
+
+    @property
+    def algorithm(self) -> bytes:
+        return b"rsa-sha256" if b"-----BEGIN" in self.private_key else b"ed25519-sha256"
+
+
+# RFC 8058 wants List-Unsubscribe and List-Unsubscribe-Post under the signature.
+SIGNED_HEADERS = (
+    b"from", b"to", b"subject", b"date", b"message-id", b"list-id", b"list-unsubscribe",
+    b"list-unsubscribe-post", b"mime-version", b"content-type",
+)  # fmt: skip
+
+
+def load_dkim_key(key_file: Path, selector: str, domain: str) -> DkimKey:
+    """Read the key once per send; a missing or empty file is a ConfigError."""
+    try:
+        key = key_file.read_bytes().strip()
+    except OSError as e:
+        raise ConfigError(
+            f"cannot read the DKIM key {key_file} ({e.strerror}); check DIGEST_DKIM_KEY_FILE"
+        ) from None
+    if not key:
+        raise ConfigError(f"the DKIM key file {key_file} is empty; check DIGEST_DKIM_KEY_FILE")
+    return DkimKey(header_safe(selector), header_safe(domain), key)
+
+
+def dkim_sign(message: bytes, key: DkimKey) -> bytes:
+    """Prepend a DKIM-Signature; the body hash is per message (it holds personal links)."""
+    try:
+        signature = dkim.sign(
+            message,
+            key.selector.encode(),
+            key.domain.encode(),
+            key.private_key,
+            signature_algorithm=key.algorithm,
+            include_headers=list(SIGNED_HEADERS),
+        )
+    except (dkim.DKIMException, ValueError, ImportError) as e:
+        raise ConfigError(
+            f"DKIM signing failed ({e}); check DIGEST_DKIM_KEY_FILE holds a valid private key"
+        ) from None
+    return bytes(signature) + message

@@ -255,7 +255,13 @@ def _add_slot_jobs(runner: Runner) -> None:
     runner.scheduler.add_job(runner.tick, "interval", seconds=WATCH_SECONDS, id="watch")
 
 
-def send_now(settings: Settings, edition_file: Path | None = None) -> job.SendResult:
+def send_now(
+    settings: Settings,
+    edition_file: Path | None = None,
+    *,
+    retry_failed: bool = False,
+    progress: job.ProgressFn | None = None,
+) -> job.SendResult:
     """`digest send` under the lease, so it never sends beside `digest run`
     (it could otherwise resume the very edition the runner is sending).
 
@@ -265,7 +271,13 @@ def send_now(settings: Settings, edition_file: Path | None = None) -> job.SendRe
     signals = stop_on_signals(stop) if _main_thread() else nullcontext()
     with signals, _holding(settings, stop, "digest send", busy="exit") as runner:
         assert runner is not None  # only a stop while waiting yields None; we never wait
-        return job.send(settings, edition_file, stop=runner.guard)
+        return job.send(
+            settings,
+            edition_file,
+            stop=runner.guard,
+            retry_failed=retry_failed,
+            progress=progress,
+        )
 
 
 def _main_thread() -> bool:

@@ -52,6 +52,7 @@ def _edition(db: sqlite3.Connection, row: sqlite3.Row) -> dict[str, object]:
         "title": row["title"],
         "created": row["created_at"],
         "deliveries": store.ledger_counts(db, row["id"]),
+        "problems": store.latest_problems(db, row["id"]),
     }
 
 
