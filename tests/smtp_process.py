@@ -1,9 +1,10 @@
 """An aiosmtpd server in its own process, for the crash test and benchmarks.
 
 Run as `python tests/smtp_process.py PORT_FILE [--count DB] [--tls CERT KEY]
-[--auth USER:PASSWORD]`: it binds 127.0.0.1 port 0, writes the port to
-PORT_FILE, and with --count records each message's recipient and Message-ID
-in a SQLite file (committed before the 250 reply, so a count is never lost).
+[--auth USER:PASSWORD] [--port N]`: it binds 127.0.0.1 port 0 (or shares
+port N with another such process), writes the port to PORT_FILE, and with
+--count records each message's recipient and Message-ID in a SQLite file
+(committed before the 250 reply, so a count is never lost).
 """
 
 from __future__ import annotations
@@ -47,16 +48,34 @@ class CountingHandler:
 
 
 class PortZero(Controller):
+    """Binds with SO_REUSEPORT, so a second process can share the port (the
+    kernel spreads connections): one Python process is a single-core server."""
+
+    def _create_server(self) -> Any:
+        return self.loop.create_server(
+            self._factory_invoker,
+            host=self.hostname,
+            port=self.port,
+            ssl=self.ssl_context,
+            reuse_port=True,
+        )
+
     def _trigger_server(self) -> None:
         assert self.server is not None
         self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
+        # With a shared port the kernel may hand the probe to the other process:
+        # probe until one reaches this one.
+        for _ in range(100):
+            super()._trigger_server()
+            if self._factory_invoked.wait(0.05):
+                return
 
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("port_file", type=Path)
     parser.add_argument("--count", type=Path)
+    parser.add_argument("--port", type=int, default=0, help="share this port (SO_REUSEPORT)")
     parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     parser.add_argument("--auth", metavar="USER:PASSWORD")
     args = parser.parse_args(argv)
@@ -76,7 +95,7 @@ def main(argv: list[str]) -> None:
     controller = PortZero(
         CountingHandler(args.count),
         hostname="127.0.0.1",
-        port=0,
+        port=args.port,
         data_size_limit=10_000_000,
         **kwargs,
     )
