@@ -241,7 +241,12 @@ def dkim_sign(message: bytes, key: DkimKey) -> bytes:
             signature_algorithm=key.algorithm,
             include_headers=list(SIGNED_HEADERS),
         )
-    except (dkim.DKIMException, ValueError, ImportError) as e:
+    except ImportError:
+        raise ConfigError(
+            "DKIM ed25519 signing needs PyNaCl: pip install 'digest[ed25519]', "
+            "or use an RSA key (PEM) in DIGEST_DKIM_KEY_FILE"
+        ) from None
+    except (dkim.DKIMException, ValueError) as e:
         raise ConfigError(
             f"DKIM signing failed ({e}); check DIGEST_DKIM_KEY_FILE holds a valid private key"
         ) from None

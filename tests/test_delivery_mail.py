@@ -10,7 +10,7 @@ from pathlib import Path
 import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from digest import job, store
 from digest.config import load_settings
@@ -71,6 +71,32 @@ def test_dkim_signature_verifies_and_covers_the_unsubscribe_headers(
         tampered = raw.replace(b"unsubscribe?token=", b"unsubscribe?token=X", 1)
         assert not dkim.verify(tampered, dnsfunc=dns)
     assert set(looked_up) == {b"news._domainkey.example.org."}
+
+
+def test_ed25519_dkim_signature_verifies(
+    project: Path, smtp_server: Server, tmp_path: Path
+) -> None:
+    controller, handler = smtp_server
+    key = ed25519.Ed25519PrivateKey.generate()
+    seed = key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    key_file = tmp_path / "dkim.ed25519"
+    key_file.write_bytes(base64.b64encode(seed) + b"\n")
+    record = b"v=DKIM1; k=ed25519; p=" + base64.b64encode(public)
+    env = smtp(
+        controller,
+        DIGEST_DKIM_KEY_FILE=str(key_file),
+        DIGEST_DKIM_SELECTOR="ed",
+        DIGEST_DKIM_DOMAIN="mail.example.org",
+    )
+    assert job.send(settings_for(project, **env)).report.counts == {"sent": 3}
+    for _, _, raw in handler.messages:
+        assert b"a=ed25519-sha256" in raw and b"d=mail.example.org" in raw
+        assert dkim.verify(raw, dnsfunc=lambda name, timeout=5: record)
 
 
 def test_dkim_settings_are_checked_before_anything_is_sent(
