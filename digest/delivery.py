@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
-from digest import store
+from digest import store, store_ledger
 from digest.errors import DigestError
 from digest.mail import DkimKey, MessageSkeleton, dkim_sign, message_id, render_message
 from digest.model import Subscriber
@@ -112,7 +112,7 @@ def deliver(
     DeliveryError after the same tidy-up.
     """
     run = _Run(edition, transport, db, base_url, policy or Policy(), stop, progress)
-    left = store.reset_sending(db, edition)
+    left = store_ledger.reset_sending(db, edition)
     if left:
         log.info("%d message(s) were in flight when a send stopped; sending them again", left)
     try:
@@ -137,7 +137,7 @@ def _claimed(
     )
     for batch in batches(subscribers, BATCH):
         wanted: dict[str, tuple[Subscriber, MessageSkeleton]] = {}
-        suppressed = store.suppressed_among(run.db, [s.email.lower() for s in batch])
+        suppressed = store_ledger.suppressed_among(run.db, [s.email.lower() for s in batch])
         for sub in batch:
             key = sub.email.lower()
             skeleton = skeleton_for(sub)
@@ -148,7 +148,7 @@ def _claimed(
             elif key not in run.busy:
                 wanted.setdefault(key, (sub, skeleton))
         pairs = [(key, message_id(sk, key)) for key, (_, sk) in wanted.items()]
-        claimed = store.claim_deliveries(run.db, run.edition, pairs, statuses)
+        claimed = store_ledger.claim_deliveries(run.db, run.edition, pairs, statuses)
         yield [
             Job(key, wanted[key][0].email, wanted[key][0].name, wanted[key][1], mid)
             for key, mid in claimed
@@ -205,11 +205,13 @@ class _Run:
             group = jobs[start : start + GROUP]
             if self.halted:
                 return
-            store.mark_sending(self.db, self.edition, [job.email for job in group])
+            store_ledger.mark_sending(self.db, self.edition, [job.email for job in group])
             for index, job in enumerate(group):
                 self._make_room()
                 if self.halted:
-                    store.reset_pending(self.db, self.edition, [j.email for j in group[index:]])
+                    store_ledger.reset_pending(
+                        self.db, self.edition, [j.email for j in group[index:]]
+                    )
                     return
                 self._submit(job)
 
@@ -270,17 +272,17 @@ class _Run:
         while self.retries and self.retries[0][0] <= now and not self.halted:
             job = heapq.heappop(self.retries)[2]
             self._flush()  # its deferred answer is recorded before it goes out again
-            store.mark_sending(self.db, self.edition, [job.email])
+            store_ledger.mark_sending(self.db, self.edition, [job.email])
             self._submit(job)
 
     def _flush(self) -> None:
         if self.answers:
-            store.record_results(self.db, self.edition, self.answers, self.bounced)
+            store_ledger.record_results(self.db, self.edition, self.answers, self.bounced)
             self.answers, self.bounced = [], []
             if self.progress is not None:
                 self.progress(Progress(self.report.done, dict(self.report.counts)))
         if self.untried:
-            store.reset_pending(self.db, self.edition, self.untried)
+            store_ledger.reset_pending(self.db, self.edition, self.untried)
             self.report.add(store.PENDING, len(self.untried))
             self.untried = []
 

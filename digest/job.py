@@ -17,7 +17,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from digest import edition as editions
-from digest import store
+from digest import store, store_ledger
 from digest.config import Settings
 from digest.delivery import DeliveryReport, Progress, deliver
 from digest.mail import MessageSkeleton, build_skeleton, dkim_sign, render_message
@@ -211,7 +211,7 @@ def send(
 
 
 def _edition_to_retry(db: sqlite3.Connection) -> Edition | None:
-    edition_id = store.retry_edition(db)
+    edition_id = store_ledger.retry_edition(db)
     body = None if edition_id is None else store.edition_body(db, edition_id)
     return None if body is None else editions.from_json(json.loads(body), f"edition {edition_id}")
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from digest import edition as editions
-from digest import store
+from digest import store, store_ledger
 from digest.config import Settings
 from digest.delivery import BATCH, Policy, batches
 from digest.mail import dkim_sign, load_dkim_key, sender_address
@@ -25,7 +25,7 @@ def policy_from(settings: Settings, db: sqlite3.Connection) -> Policy:
     sent = 0
     if settings.rate_per_hour:
         hour_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="seconds")
-        sent = store.sent_since(db, hour_ago)
+        sent = store_ledger.sent_since(db, hour_ago)
     key = None
     if settings.dkim_key_file is not None:
         domain = settings.dkim_domain or sender_address(settings.from_addr).rsplit("@", 1)[1]
@@ -87,8 +87,8 @@ def _dry_states(
     db: sqlite3.Connection, edition_id: str, batch: list[Subscriber]
 ) -> Iterator[tuple[Subscriber, str]]:
     keys = [sub.email.lower() for sub in batch]
-    suppressed = store.suppressed_among(db, keys)
-    states = store.ledger_states(db, edition_id, keys)
+    suppressed = store_ledger.suppressed_among(db, keys)
+    states = store_ledger.ledger_states(db, edition_id, keys)
     for sub, key in zip(batch, keys, strict=True):
         if key in suppressed:
             yield sub, "suppressed"

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from digest import sources, store, store_slots
+from digest import sources, store, store_ledger, store_slots
 from digest.config import Settings
 from digest.slots import next_slot
 
@@ -52,7 +52,7 @@ def _edition(db: sqlite3.Connection, row: sqlite3.Row) -> dict[str, object]:
         "title": row["title"],
         "created": row["created_at"],
         "deliveries": store.ledger_counts(db, row["id"]),
-        "problems": store.latest_problems(db, row["id"]),
+        "problems": store_ledger.latest_problems(db, row["id"]),
     }
 
 
