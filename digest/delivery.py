@@ -111,6 +111,7 @@ def deliver(
     recorded, the rest stay pending. A sender-wide failure raises
     DeliveryError after the same tidy-up.
     """
+    store_ledger.ensure(db)
     run = _Run(edition, transport, db, base_url, policy or Policy(), stop, progress)
     left = store_ledger.reset_sending(db, edition)
     if left:

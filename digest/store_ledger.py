@@ -20,6 +20,13 @@ from digest.store import (
 )
 
 
+def ensure(db: sqlite3.Connection) -> None:
+    """Ledgers made before rows knew when they were written get the column."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(deliveries)")}
+    if "created_at" not in columns:
+        db.execute("ALTER TABLE deliveries ADD COLUMN created_at TEXT")
+
+
 def claim_deliveries(
     db: sqlite3.Connection,
     edition_id: str,
@@ -34,8 +41,8 @@ def claim_deliveries(
     with transaction(db):
         db.executemany(
             "INSERT OR IGNORE INTO deliveries (edition_id, email, status, message_id,"
-            " updated_at) VALUES (?, ?, ?, ?, ?)",
-            [(edition_id, email, PENDING, mid, stamp) for email, mid in batch],
+            " updated_at, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            [(edition_id, email, PENDING, mid, stamp, stamp) for email, mid in batch],
         )
         found = _ledger_rows(db, edition_id, [email for email, _ in batch])
     return [(e, found[e][1]) for e, _ in batch if e in found and found[e][0] in statuses]

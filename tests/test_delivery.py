@@ -71,6 +71,12 @@ def test_temporary_refusal_is_retried_with_back_off_until_sent(
     status, attempts, reply, _ = ledger(project)["grace@example.org"]
     assert (status, attempts) == ("sent", 3)
     assert reply.startswith("250")
+    db = store.connect(project / "digest.db")
+    written, answered = db.execute(
+        "SELECT created_at, updated_at FROM deliveries WHERE email = 'grace@example.org'"
+    ).fetchone()
+    db.close()
+    assert written and answered and written <= answered
 
 
 def test_lasting_refusal_is_deferred_then_retry_failed_delivers(
