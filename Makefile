@@ -27,8 +27,20 @@ format: $(STAMP)
 	$(BIN)/ruff format digest tests bench
 	$(BIN)/ruff check --fix digest tests bench
 
-bench: $(STAMP)
-	@echo "Benchmarks live in bench/; see bench/README.md for each command."
+# The summaries benchmark needs the evaluation set, which is not in the repo:
+#   make bench EVAL=../shared/eval/cnndm-dev.jsonl
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python bench/render.py
+	$(BIN)/python bench/collect.py
+	$(BIN)/python bench/subscribers.py
+	$(BIN)/python bench/send.py
+	@if [ -n "$(EVAL)" ]; then $(BIN)/python bench/summaries.py "$(EVAL)"; \
+	else echo "bench/summaries.py skipped: pass EVAL=path/to/cnndm-dev.jsonl"; fi
 
 clean:
 	rm -rf $(VENV) outbox out digest.db digest.db-wal digest.db-shm

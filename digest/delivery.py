@@ -151,7 +151,14 @@ def _claimed(
         pairs = [(key, message_id(sk, key)) for key, (_, sk) in wanted.items()]
         claimed = store_ledger.claim_deliveries(run.db, run.edition, pairs, statuses)
         yield [
-            Job(key, wanted[key][0].email, wanted[key][0].name, wanted[key][1], mid)
+            Job(
+                key,
+                wanted[key][0].email,
+                wanted[key][0].name,
+                wanted[key][1],
+                mid,
+                extra=wanted[key][0].extra,
+            )
             for key, mid in claimed
         ]
 
@@ -217,7 +224,9 @@ class _Run:
                 self._submit(job)
 
     def _submit(self, job: Job) -> None:
-        message = render_message(job.skeleton, self.base_url, job.address, job.name, job.message_id)
+        message = render_message(
+            job.skeleton, self.base_url, job.address, job.name, job.message_id, job.extra
+        )
         if self.policy.dkim is not None:
             message = dkim_sign(message, self.policy.dkim)
         self.pool.submit(job, message)

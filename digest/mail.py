@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.header import Header
@@ -21,7 +22,7 @@ import dkim
 
 from digest import tokens
 from digest.errors import ConfigError
-from digest.render import CompiledEmail, Prepared
+from digest.render import CompiledEmail, Prepared, field_values
 
 CRLF = "\r\n"
 SOFT_BREAK = "=\r\n"
@@ -146,11 +147,17 @@ def _html_escape(value: str) -> str:
 
 
 def personal_values(
-    skeleton: MessageSkeleton, base_url: str, email: str, name: str
+    skeleton: MessageSkeleton,
+    base_url: str,
+    email: str,
+    name: str,
+    extra: Iterable[tuple[str, str]] = (),
 ) -> dict[str, str]:
     token = unsubscribe_token(skeleton.secret, skeleton.list_id, email)
     base = base_url.rstrip("/")
+    fields = {slot: header_safe(value) for slot, value in field_values(extra).items()}
     return {
+        **fields,
         "name": header_safe(name) or "reader",
         "email": email,
         "token": token,
@@ -165,12 +172,14 @@ def render_message(
     email: str,
     name: str,
     mid: str | None = None,
+    extra: Iterable[tuple[str, str]] = (),
 ) -> bytes:
     """The whole message for one subscriber: the per-subscriber work.
 
-    `mid` is the Message-ID the ledger holds for this row, when there is one.
+    `mid` is the Message-ID the ledger holds for this row, when there is one;
+    `extra` are the subscriber's further CSV columns, for `field()` slots.
     """
-    values = personal_values(skeleton, base_url, email, name)
+    values = personal_values(skeleton, base_url, email, name, extra)
     mailto = (
         f"mailto:unsubscribe@{skeleton.domain}?subject={quote('unsubscribe ' + values['token'])}"
     )

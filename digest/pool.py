@@ -24,6 +24,7 @@ class Job:
     skeleton: MessageSkeleton
     message_id: str
     attempt: int = 1
+    extra: tuple[tuple[str, str], ...] = ()  # further CSV columns, for field() slots
 
 
 @dataclass(frozen=True)

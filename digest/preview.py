@@ -20,7 +20,7 @@ from digest.config import Settings, SourceConfig
 from digest.errors import DigestError
 from digest.model import Article, Edition, Subscriber
 from digest.notes import compile_note
-from digest.render import CompiledEmail, compile_edition, personalize
+from digest.render import CompiledEmail, compile_edition, field_values, personalize
 from digest.sources import read_sources
 from digest.subscribers import RowError, current, unique_subscribers
 from digest.summarize import make_summarizer, summary_options
@@ -39,6 +39,7 @@ class Reader:
     email: str
     name: str
     sections: frozenset[str]
+    extra: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,12 @@ def _reader(subscriber: Subscriber) -> Reader:
     status = "" if subscriber.active else f", {subscriber.status}"
     label = f"{subscriber.name or subscriber.email} <{subscriber.email}> ({chosen}{status})"
     return Reader(
-        f"line-{subscriber.line}", label, subscriber.email, subscriber.name, subscriber.sections
+        f"line-{subscriber.line}",
+        label,
+        subscriber.email,
+        subscriber.name,
+        subscriber.sections,
+        subscriber.extra,
     )
 
 
@@ -193,6 +199,7 @@ def personal_values(settings: Settings, reader: Reader) -> dict[str, str]:
     """What a real send would splice in, with placeholder tokens."""
     base = settings.base_url.rstrip("/")
     return {
+        **field_values(reader.extra),
         "name": reader.name or "reader",
         "email": reader.email,
         "unsubscribe_url": f"{base}/unsubscribe?token=preview",

@@ -9,7 +9,7 @@ import html
 import logging
 import re
 import textwrap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -28,8 +28,10 @@ from digest.model import Edition, EditionArticle
 log = logging.getLogger(__name__)
 
 SLOT_OPEN, SLOT_CLOSE = "\ue000", "\ue001"
-SLOT = re.compile(f"{SLOT_OPEN}([a-z_]+){SLOT_CLOSE}")
+SLOT = re.compile(f"{SLOT_OPEN}([a-z0-9_]+){SLOT_CLOSE}")
 SLOT_NAMES = ("name", "email", "unsubscribe_url", "preferences_url")
+# Further subscriber columns become slots named with this prefix.
+FIELD_PREFIX = "x_"
 WIDTH = 72
 URL_SAFE = "/:?#[]@!$&()*+,;=%~-._"
 MONTHS = [
@@ -100,7 +102,18 @@ def template_environment(settings: Settings) -> jinja2.Environment:
     env.filters["join_items"] = join_items
     env.filters["mjml_attr"] = mjml_attr
     env.globals["slot"] = lambda name: Markup(f"{SLOT_OPEN}{name}{SLOT_CLOSE}")
+    env.globals["field"] = lambda column: Markup(f"{SLOT_OPEN}{field_slot(column)}{SLOT_CLOSE}")
     return env
+
+
+def field_slot(column: str) -> str:
+    """The slot for a further CSV column: `field("Company")` fills from column Company."""
+    return FIELD_PREFIX + (re.sub(r"[^a-z0-9]+", "_", column.lower()).strip("_") or "column")
+
+
+def field_values(extra: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Slot values for a subscriber's further columns (see `field_slot`)."""
+    return {field_slot(column): value for column, value in extra}
 
 
 def _strip_slot_markers(value: Any) -> Any:

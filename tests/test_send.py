@@ -11,7 +11,7 @@ import pytest
 from digest import job, store
 from digest.edition import load_edition, save_edition
 from digest.errors import DeliveryError
-from tests.conftest import settings_for
+from tests.conftest import ROOT, settings_for
 from tests.smtp_server import PortZeroController, RecordingHandler
 
 ACTIVE = {"ada@example.org", "grace@example.org", "edsger@example.org"}
@@ -168,3 +168,34 @@ def test_refused_recipient_is_bounced_and_the_rest_sent(project: Path, smtp_serv
     db = store.connect(project / "digest.db")
     assert store.is_suppressed(db, "grace@example.org")
     db.close()
+
+
+def test_further_csv_columns_reach_the_templates(project: Path, smtp_server: Server) -> None:
+    controller, handler = smtp_server
+    (project / "subscribers.csv").write_text(
+        "email,name,sections,status,Company Name\n"
+        "ada@example.org,Ada,,active,Analytical Engines Ltd\n"
+        'grace@example.org,Grace,,active,"<b onclick=x>Navy</b>"\n',
+        encoding="utf-8",
+    )
+    overrides = project / "my-templates" / "partials"
+    overrides.mkdir(parents=True)
+    intro = (ROOT / "templates" / "partials" / "intro.mjml.j2").read_text(encoding="utf-8")
+    (overrides / "intro.mjml.j2").write_text(
+        intro.replace(
+            'Hello {{ slot("name") }},', 'Hello {{ slot("name") }} of {{ field("Company Name") }},'
+        ),
+        encoding="utf-8",
+    )
+    settings = settings_for(
+        project, DIGEST_TEMPLATES=str(project / "my-templates"), **smtp_env(controller)
+    )
+    job.send(settings)
+    html = {
+        m["To"].addresses[0].addr_spec: m.get_body(("html",)).get_content()
+        for m in handler.parsed()
+    }
+    assert "Hello Ada of Analytical Engines Ltd," in html["ada@example.org"]
+    grace = html["grace@example.org"]
+    assert "&lt;b onclick=x&gt;Navy&lt;/b&gt;" in grace
+    assert "<b onclick" not in grace
