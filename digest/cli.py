@@ -192,6 +192,9 @@ def send(
             )
     warn_problems(result.problems)
     print_send_result(result, retry_failed)
+    if result.edition is not None and not settings.smtp_host:
+        box = settings.outbox.resolve()
+        click.echo(f"The messages are files in {box / 'new'}; read them with: mutt -f {box}")
 
 
 @contextlib.contextmanager

@@ -52,6 +52,7 @@ def test_python_m_digest_send_then_status(project: Path) -> None:
     assert sent.returncode == 0, sent.stderr
     assert "Sent edition" in sent.stdout and "3 sent" in sent.stdout
     assert "outbox" in sent.stdout
+    assert f"files in {project / 'outbox' / 'new'}" in sent.stdout
     assert "subscribers.csv:5" in sent.stderr
     status = cli(project, "status", "--json")
     report = json.loads(status.stdout)
