@@ -82,7 +82,7 @@ def sender_env(project: Path, port: int, subscribers: int) -> dict[str, str]:
         "DIGEST_SMTP_SECURITY": "none",
         "DIGEST_SMTP_CONNECTIONS": "4",
         # A killed sender cannot release the send lease: a short one, let run out.
-        "DIGEST_LEASE_SECONDS": "2",
+        "DIGEST_LEASE_SECONDS": "6",
     }
 
 
@@ -111,7 +111,7 @@ def test_sigkill_mid_send_then_resume_sends_everyone_exactly_once(
     at_kill = ledger(project / "digest.db")
     in_flight = {e for e, (status, _) in at_kill.items() if status == "sending"}
     assert 0 < len({r for r, _ in received(counts)}) < SUBSCRIBERS
-    time.sleep(2.5)  # the dead sender's lease runs out
+    time.sleep(6.5)  # the dead sender's lease runs out
 
     again = subprocess.run(
         COMMAND, cwd=project, env=env, capture_output=True, text=True, timeout=120

@@ -231,7 +231,7 @@ def slot_outcomes(settings: Settings) -> list[str]:
 
 def test_two_schedulers_on_one_database_make_one_edition(project: Path) -> None:
     settings = settings_for(
-        project, DIGEST_SCHEDULE="* * * * *", DIGEST_LEASE_BUSY="wait", DIGEST_LEASE_SECONDS="3"
+        project, DIGEST_SCHEDULE="* * * * *", DIGEST_LEASE_BUSY="wait", DIGEST_LEASE_SECONDS="15"
     )
     stops = [threading.Event(), threading.Event()]
     threads = [
