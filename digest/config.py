@@ -7,20 +7,17 @@ the environment. An invalid value is a ConfigError that names the setting.
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+from digest import config_values as v
 from digest.errors import ConfigError
 
-SECURITY_MODES = ("starttls", "ssl", "none")
 SOURCE_KINDS = ("auto", "feed", "page")
 SOURCE_KEYS = ("url", "name", "kind", "full_text", "max_age_days")
 
@@ -137,189 +134,68 @@ class Settings:
         return address.rsplit("@", 1)[-1] or "localhost"
 
 
-def _as_int(value: str) -> int:
-    return int(str(value).strip())
-
-
-def _as_float(value: str) -> float:
-    return float(str(value).strip())
-
-
-def _as_str(value: str) -> str:
-    return str(value).strip()
-
-
-def _as_path(value: str) -> Path:
-    return Path(str(value).strip()).expanduser()
-
-
-def _as_security(value: str) -> str:
-    mode = str(value).strip().lower()
-    if mode not in SECURITY_MODES:
-        raise ValueError(f"must be one of {', '.join(SECURITY_MODES)}")
-    return mode
-
-
-def _as_timezone(value: str) -> str:
-    name = str(value).strip()
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as e:
-        raise ValueError("is not an IANA time zone such as Europe/Berlin") from e
-    return name
-
-
-def _as_port(value: str) -> int:
-    port = _as_int(value)
-    if not 0 <= port <= 65535:
-        raise ValueError("must be between 1 and 65535")
-    return port
-
-
-def _as_count(value: str) -> int:
-    number = _as_int(value)
-    if number < 0:
-        raise ValueError("must be 0 (no limit) or more")
-    return number
-
-
-def _as_color(value: str) -> str:
-    colour = str(value).strip()
-    if not re.fullmatch(r"#(?:[0-9a-fA-F]{3}){1,2}", colour):
-        raise ValueError("must be a hex colour such as #1d3557")
-    return colour.lower()
-
-
-def _as_web_url(value: str) -> str:
-    url = str(value).strip()
-    if url and not re.match(r"https?://[^\s\"'<>]+$", url):
-        raise ValueError("must be an absolute http(s) URL without spaces or quotes")
-    return url
-
-
-def _as_positive(value: str) -> int:
-    number = _as_int(value)
-    if number < 1:
-        raise ValueError("must be 1 or more")
-    return number
-
-
-def _choice(*options: str) -> Callable[[str], str]:
-    def parse(value: str) -> str:
-        chosen = str(value).strip().lower()
-        if chosen not in options:
-            raise ValueError(f"must be one of {', '.join(options)}")
-        return chosen
-
-    return parse
-
-
-def _as_cron(value: str) -> str:
-    from digest.slots import crontab_trigger  # here: digest.slots imports this module
-
-    expression = " ".join(str(value).split())
-    trigger = crontab_trigger(expression, "UTC")  # raises ValueError naming the bad field
-    if trigger.get_next_fire_time(None, datetime(2000, 1, 1, tzinfo=UTC)) is None:
-        raise ValueError("never names a day that exists (such as 31 February)")
-    return expression
-
-
-def _as_minutes(value: str) -> int:
-    number = _as_int(value)
-    if number < 0:
-        raise ValueError("must be 0 or more minutes")
-    return number
-
-
-def _as_bool(value: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ValueError("must be true or false")
-
-
-def _as_seconds(value: str) -> float:
-    seconds = _as_float(value)
-    if seconds <= 0:
-        raise ValueError("must be a number of seconds above 0")
-    return seconds
-
-
-def _as_rate(value: str) -> float:
-    number = _as_float(value)
-    if not number >= 0:
-        raise ValueError("must be 0 (no limit) or more")
-    return number
-
-
-# setting name -> (environment variable, parser). digest.toml uses the setting
-# name as key in its [digest] table; flags use it too.
 SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
-    "title": ("DIGEST_TITLE", _as_str),
-    "timezone": ("DIGEST_TIMEZONE", _as_timezone),
-    "schedule": ("DIGEST_SCHEDULE", _as_cron),
-    "language": ("DIGEST_LANGUAGE", _as_str),
-    "smtp_host": ("DIGEST_SMTP_HOST", _as_str),
-    "smtp_port": ("DIGEST_SMTP_PORT", _as_port),
-    "smtp_user": ("DIGEST_SMTP_USER", _as_str),
+    "title": ("DIGEST_TITLE", v.as_str),
+    "timezone": ("DIGEST_TIMEZONE", v.as_timezone),
+    "schedule": ("DIGEST_SCHEDULE", v.as_cron),
+    "language": ("DIGEST_LANGUAGE", v.as_str),
+    "smtp_host": ("DIGEST_SMTP_HOST", v.as_str),
+    "smtp_port": ("DIGEST_SMTP_PORT", v.as_port),
+    "smtp_user": ("DIGEST_SMTP_USER", v.as_str),
     "smtp_password": ("DIGEST_SMTP_PASSWORD", str),
-    "smtp_security": ("DIGEST_SMTP_SECURITY", _as_security),
-    "smtp_timeout": ("DIGEST_SMTP_TIMEOUT", _as_float),
-    "smtp_ca_file": ("DIGEST_SMTP_CA_FILE", _as_path),
-    "smtp_connections": ("DIGEST_SMTP_CONNECTIONS", _as_positive),
-    "smtp_messages_per_connection": ("DIGEST_SMTP_MESSAGES_PER_CONNECTION", _as_positive),
-    "rate_per_second": ("DIGEST_RATE_PER_SECOND", _as_rate),
-    "rate_per_hour": ("DIGEST_RATE_PER_HOUR", _as_count),
-    "max_attempts": ("DIGEST_MAX_ATTEMPTS", _as_positive),
-    "retry_delay": ("DIGEST_RETRY_DELAY", _as_rate),
-    "dkim_selector": ("DIGEST_DKIM_SELECTOR", _as_str),
-    "dkim_domain": ("DIGEST_DKIM_DOMAIN", _as_str),
-    "dkim_key_file": ("DIGEST_DKIM_KEY_FILE", _as_path),
-    "from_addr": ("DIGEST_FROM", _as_str),
-    "subscribers": ("DIGEST_SUBSCRIBERS", _as_path),
-    "database": ("DIGEST_DATABASE", _as_path),
-    "outbox": ("DIGEST_OUTBOX", _as_path),
-    "base_url": ("DIGEST_BASE_URL", _as_str),
+    "smtp_security": ("DIGEST_SMTP_SECURITY", v.as_security),
+    "smtp_timeout": ("DIGEST_SMTP_TIMEOUT", v.as_float),
+    "smtp_ca_file": ("DIGEST_SMTP_CA_FILE", v.as_path),
+    "smtp_connections": ("DIGEST_SMTP_CONNECTIONS", v.as_positive),
+    "smtp_messages_per_connection": ("DIGEST_SMTP_MESSAGES_PER_CONNECTION", v.as_positive),
+    "rate_per_second": ("DIGEST_RATE_PER_SECOND", v.as_rate),
+    "rate_per_hour": ("DIGEST_RATE_PER_HOUR", v.as_count),
+    "max_attempts": ("DIGEST_MAX_ATTEMPTS", v.as_positive),
+    "retry_delay": ("DIGEST_RETRY_DELAY", v.as_rate),
+    "dkim_selector": ("DIGEST_DKIM_SELECTOR", v.as_str),
+    "dkim_domain": ("DIGEST_DKIM_DOMAIN", v.as_str),
+    "dkim_key_file": ("DIGEST_DKIM_KEY_FILE", v.as_path),
+    "from_addr": ("DIGEST_FROM", v.as_str),
+    "subscribers": ("DIGEST_SUBSCRIBERS", v.as_path),
+    "database": ("DIGEST_DATABASE", v.as_path),
+    "outbox": ("DIGEST_OUTBOX", v.as_path),
+    "base_url": ("DIGEST_BASE_URL", v.as_str),
     "secret_key": ("DIGEST_SECRET_KEY", str),
-    "templates": ("DIGEST_TEMPLATES", _as_path),
-    "summary_sentences": ("DIGEST_SUMMARY_SENTENCES", _as_positive),
-    "summary_words": ("DIGEST_SUMMARY_WORDS", _as_count),
-    "edition_words": ("DIGEST_EDITION_WORDS", _as_count),
-    "llm_base_url": ("DIGEST_LLM_BASE_URL", _as_str),
-    "llm_model": ("DIGEST_LLM_MODEL", _as_str),
+    "templates": ("DIGEST_TEMPLATES", v.as_path),
+    "summary_sentences": ("DIGEST_SUMMARY_SENTENCES", v.as_positive),
+    "summary_words": ("DIGEST_SUMMARY_WORDS", v.as_count),
+    "edition_words": ("DIGEST_EDITION_WORDS", v.as_count),
+    "llm_base_url": ("DIGEST_LLM_BASE_URL", v.as_str),
+    "llm_model": ("DIGEST_LLM_MODEL", v.as_str),
     "llm_api_key": ("DIGEST_LLM_API_KEY", str),
-    "llm_timeout": ("DIGEST_LLM_TIMEOUT", _as_float),
-    "llm_cache": ("DIGEST_LLM_CACHE", _as_path),
-    "brand_color": ("DIGEST_BRAND_COLOR", _as_color),
-    "accent_color": ("DIGEST_ACCENT_COLOR", _as_color),
-    "logo_url": ("DIGEST_LOGO_URL", _as_web_url),
-    "postal_address": ("DIGEST_POSTAL_ADDRESS", _as_str),
-    "preheader": ("DIGEST_PREHEADER", _as_str),
-    "footer_text": ("DIGEST_FOOTER_TEXT", _as_str),
-    "render_cache": ("DIGEST_RENDER_CACHE", _as_path),
-    "preview_port": ("DIGEST_PREVIEW_PORT", _as_port),
-    "catch_up_minutes": ("DIGEST_CATCH_UP_MINUTES", _as_minutes),
-    "min_articles": ("DIGEST_MIN_ARTICLES", _as_positive),
-    "lease_seconds": ("DIGEST_LEASE_SECONDS", _as_positive),
-    "lease_busy": ("DIGEST_LEASE_BUSY", _choice("exit", "wait")),
-    "log_level": ("DIGEST_LOG_LEVEL", _choice("debug", "info", "warning", "error")),
-    "log_format": ("DIGEST_LOG_FORMAT", _choice("text", "json")),
-    "user_agent": ("DIGEST_USER_AGENT", _as_str),
-    "fetch_timeout": ("DIGEST_FETCH_TIMEOUT", _as_seconds),
-    "fetch_max_bytes": ("DIGEST_FETCH_MAX_BYTES", _as_positive),
-    "fetch_concurrency": ("DIGEST_FETCH_CONCURRENCY", _as_positive),
-    "fetch_per_host": ("DIGEST_FETCH_PER_HOST", _as_positive),
-    "max_age_days": ("DIGEST_MAX_AGE_DAYS", _as_positive),
-    "full_text_min_chars": ("DIGEST_FULL_TEXT_MIN_CHARS", _as_count),
-    "resend_edited": ("DIGEST_RESEND_EDITED", _as_bool),
-    "source_failure_threshold": ("DIGEST_SOURCE_FAILURE_THRESHOLD", _as_positive),
-    "serve_host": ("DIGEST_SERVE_HOST", _as_str),
-    "serve_port": ("DIGEST_SERVE_PORT", _as_port),
-    "empty_note": ("DIGEST_EMPTY_NOTE", _as_bool),
+    "llm_timeout": ("DIGEST_LLM_TIMEOUT", v.as_float),
+    "llm_cache": ("DIGEST_LLM_CACHE", v.as_path),
+    "brand_color": ("DIGEST_BRAND_COLOR", v.as_color),
+    "accent_color": ("DIGEST_ACCENT_COLOR", v.as_color),
+    "logo_url": ("DIGEST_LOGO_URL", v.as_web_url),
+    "postal_address": ("DIGEST_POSTAL_ADDRESS", v.as_str),
+    "preheader": ("DIGEST_PREHEADER", v.as_str),
+    "footer_text": ("DIGEST_FOOTER_TEXT", v.as_str),
+    "render_cache": ("DIGEST_RENDER_CACHE", v.as_path),
+    "preview_port": ("DIGEST_PREVIEW_PORT", v.as_port),
+    "catch_up_minutes": ("DIGEST_CATCH_UP_MINUTES", v.as_minutes),
+    "min_articles": ("DIGEST_MIN_ARTICLES", v.as_positive),
+    "lease_seconds": ("DIGEST_LEASE_SECONDS", v.as_positive),
+    "lease_busy": ("DIGEST_LEASE_BUSY", v.choice("exit", "wait")),
+    "log_level": ("DIGEST_LOG_LEVEL", v.choice("debug", "info", "warning", "error")),
+    "log_format": ("DIGEST_LOG_FORMAT", v.choice("text", "json")),
+    "user_agent": ("DIGEST_USER_AGENT", v.as_str),
+    "fetch_timeout": ("DIGEST_FETCH_TIMEOUT", v.as_seconds),
+    "fetch_max_bytes": ("DIGEST_FETCH_MAX_BYTES", v.as_positive),
+    "fetch_concurrency": ("DIGEST_FETCH_CONCURRENCY", v.as_positive),
+    "fetch_per_host": ("DIGEST_FETCH_PER_HOST", v.as_positive),
+    "max_age_days": ("DIGEST_MAX_AGE_DAYS", v.as_positive),
+    "full_text_min_chars": ("DIGEST_FULL_TEXT_MIN_CHARS", v.as_count),
+    "resend_edited": ("DIGEST_RESEND_EDITED", v.as_bool),
+    "source_failure_threshold": ("DIGEST_SOURCE_FAILURE_THRESHOLD", v.as_positive),
+    "serve_host": ("DIGEST_SERVE_HOST", v.as_str),
+    "serve_port": ("DIGEST_SERVE_PORT", v.as_port),
+    "empty_note": ("DIGEST_EMPTY_NOTE", v.as_bool),
 }
 
 SECRETS = frozenset({"smtp_password", "secret_key", "llm_api_key"})
