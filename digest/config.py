@@ -159,7 +159,7 @@ SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "subscribers": ("DIGEST_SUBSCRIBERS", v.as_path),
     "database": ("DIGEST_DATABASE", v.as_path),
     "outbox": ("DIGEST_OUTBOX", v.as_path),
-    "base_url": ("DIGEST_BASE_URL", v.as_str),
+    "base_url": ("DIGEST_BASE_URL", v.as_base_url),
     "secret_key": ("DIGEST_SECRET_KEY", str),
     "templates": ("DIGEST_TEMPLATES", v.as_path),
     "summary_sentences": ("DIGEST_SUMMARY_SENTENCES", v.as_positive),

@@ -74,6 +74,18 @@ def as_web_url(value: str) -> str:
     return url
 
 
+def as_base_url(value: str) -> str:
+    """The public address in links and the List-Unsubscribe header: nothing
+    in it may end the header (CR, LF) or need encoding there."""
+    url = as_web_url(value)
+    if not url or not url.isascii() or not url.isprintable():
+        raise ValueError(
+            "must be an absolute http(s) URL in ASCII (punycode for a non-ASCII host), "
+            "such as https://news.example.org"
+        )
+    return url
+
+
 def as_positive(value: str) -> int:
     number = as_int(value)
     if number < 1:

@@ -4,6 +4,7 @@ rendered messages from one queue and putting the server's answers on another.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from dataclasses import dataclass
@@ -12,6 +13,8 @@ from digest.errors import DeliveryError, DigestError
 from digest.mail import MessageSkeleton
 from digest.pacing import Pacer
 from digest.transports import Channel, Outcome, Transport
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ class Pool:
                     result = Result(job, error=e)
                 except Exception as e:  # a bug in one worker must not hang the send
                     self.halt.set()
-                    result = Result(job, error=DeliveryError(f"sending to {job.address}: {e!r}"))
+                    result = Result(job, error=_unexpected(job, e))
                 self._pace(result.outcome)
                 self.results.put(result)
         finally:
@@ -103,3 +106,13 @@ class Pool:
             self.pacer.throttle()
         else:
             self.pacer.relax()
+
+
+def _unexpected(job: Job, error: Exception) -> DeliveryError:
+    # Only the type: an exception's repr may hold its arguments, and those
+    # may be a credential (smtplib once put the password in one).
+    log.debug("unexpected error sending to %s", job.address, exc_info=True)
+    return DeliveryError(
+        f"sending to {job.address} failed unexpectedly ({type(error).__name__}); the rest "
+        "stays pending. Please report it, with the traceback `digest -v send` logs"
+    )

@@ -5,6 +5,7 @@ server answered; the send loop decides what that means for the ledger.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import mailbox
 import re
@@ -292,18 +293,27 @@ class _Greeting(Exception):
 
 
 def _login(conn: smtplib.SMTP, user: str, password: str) -> None:
-    """One attempt with PLAIN (or LOGIN): smtplib's login() would try every
-    mechanism in turn after a refusal, and some servers then stall."""
+    """One attempt with PLAIN (or LOGIN), credentials in UTF-8 (RFC 4616).
+
+    smtplib's login() would try every mechanism in turn after a refusal (some
+    servers then stall), and its auth() encodes as ASCII: a non-ASCII password
+    raised an error whose repr held the password.
+    """
     offered = conn.esmtp_features.get("auth", "").upper().split()
-    conn.user, conn.password = user, password
-    for mechanism in ("PLAIN", "LOGIN"):
-        if mechanism in offered:
-            method = conn.auth_plain if mechanism == "PLAIN" else conn.auth_login
-            code, text = conn.auth(mechanism, method, initial_response_ok=True)
-            if code not in (235, 503):
-                raise smtplib.SMTPAuthenticationError(code, text)
-            return
-    raise smtplib.SMTPNotSupportedError("no AUTH PLAIN or LOGIN")
+    if "PLAIN" in offered:
+        code, text = conn.docmd("AUTH", "PLAIN " + _b64(f"\0{user}\0{password}"))
+    elif "LOGIN" in offered:
+        code, text = conn.docmd("AUTH", "LOGIN " + _b64(user))
+        if code == 334:
+            code, text = conn.docmd(_b64(password))
+    else:
+        raise smtplib.SMTPNotSupportedError("no AUTH PLAIN or LOGIN")
+    if code not in (235, 503):
+        raise smtplib.SMTPAuthenticationError(code, text)
+
+
+def _b64(value: str) -> str:
+    return base64.b64encode(value.encode("utf-8")).decode("ascii")
 
 
 def _dot_stuffed(message: bytes) -> bytes:

@@ -155,3 +155,12 @@ def test_unsafe_recipient_address_is_refused_before_the_envelope(
         channel.close()
     assert outcome.status == store.FAILED
     assert handler.messages == []
+
+
+@pytest.mark.parametrize(
+    "url", ["https://news.example.org\r\nBcc: eve@evil.example", "https://nëws.example.org", ""]
+)
+def test_base_url_that_could_break_list_unsubscribe_is_refused(project: Path, url: str) -> None:
+    # DIGEST_BASE_URL goes into the List-Unsubscribe header of every message.
+    with pytest.raises(ConfigError, match=r"base_url .*must be an absolute http"):
+        load_settings(project / "digest.toml", environ={}, overrides={"base_url": url})

@@ -172,3 +172,37 @@ def settings_env(project: Path) -> dict[str, str]:
         "DIGEST_FROM": "The Sample Digest <digest@example.org>",
         "DIGEST_SECRET_KEY": "test-secret",
     }
+
+
+def test_non_ascii_password_logs_in_as_utf8_and_is_never_shown(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # smtplib encodes credentials as ASCII: a password with "ä" raised an
+    # error whose repr (printed by `digest send`) held the password.
+    password = "pässwörd-sëcret"
+    cert, key = self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+
+    def utf8_login(server: Any, session: Any, envelope: Any, mech: str, data: Any) -> AuthResult:
+        return AuthResult(success=data.password == password.encode("utf-8"), handled=False)
+
+    handler = RecordingHandler()
+    controller = start(
+        handler, tls_context=context, require_starttls=True, authenticator=utf8_login
+    )
+    try:
+        env = secure_env(controller.port, cert, DIGEST_SMTP_PASSWORD=password)
+        assert job.send(settings_for(project, **env)).report.counts == {"sent": 3}
+        for name, value in {**env, **settings_env(project)}.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("DIGEST_SMTP_PASSWORD", "wrông-sëcret")
+        monkeypatch.chdir(project)
+        for args in (["send", "--to", "x@example.org"], ["-v", "send", "--to", "x@example.org"]):
+            out = CliRunner().invoke(main, args)
+            shown = out.output + (repr(out.exception) if out.exception else "")
+            assert "sëcret" not in shown, args
+            assert "refused the login" in shown, args
+    finally:
+        controller.stop()
+    assert len(handler.messages) == 3
