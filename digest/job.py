@@ -143,8 +143,20 @@ def prepare_send(
     edition = build_from_store(settings, db, local_now(settings))
     if editions.is_empty(edition):
         return None, collected.problems, False
+    edition = replace(edition, id=free_edition_id(db, edition.id))
     record_edition(db, edition)
     return edition, collected.problems, False
+
+
+def free_edition_id(db: sqlite3.Connection, wanted: str) -> str:
+    """`wanted`, or `wanted-2`, `-3`... when an edition of that minute exists:
+    a second send in the same minute is a new edition, not the first one
+    again (which would mark its new articles sent and deliver them to nobody)."""
+    candidate, n = wanted, 1
+    while store.edition_body(db, candidate) is not None:
+        n += 1
+        candidate = f"{wanted}-{n}"
+    return candidate
 
 
 def record_edition(db: sqlite3.Connection, edition: Edition) -> None:

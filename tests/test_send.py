@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mailbox
+import shutil
 import socket
 from pathlib import Path
 
@@ -199,3 +200,46 @@ def test_further_csv_columns_reach_the_templates(project: Path, smtp_server: Ser
     grace = html["grace@example.org"]
     assert "&lt;b onclick=x&gt;Navy&lt;/b&gt;" in grace
     assert "<b onclick" not in grace
+
+
+NEW_ARTICLE = """---
+title: A Brand New Story Arrives Late
+url: https://example.org/tech/brand-new-story
+date: {day}
+---
+
+Something new happened after the first send of the minute, and readers care.
+
+Observers said so in public. It was not expected by anyone at all.
+"""
+
+
+def test_second_send_in_the_same_minute_is_a_new_edition(
+    project: Path, smtp_server: Server
+) -> None:
+    # Editions are named by their minute: a second `digest send` in that
+    # minute reused the first one's id, marked the new article sent to it, and
+    # delivered it to nobody. A minute may roll over mid-test: then try again.
+    controller, handler = smtp_server
+    for attempt in range(3):
+        folder = project.parent / f"try{attempt}"
+        shutil.copytree(project, folder, ignore=shutil.ignore_patterns("digest.db*", "outbox"))
+        settings = settings_for(folder, **smtp_env(controller))
+        handler.messages.clear()
+        first = job.send(settings)
+        today = job.local_now(settings).date().isoformat()
+        (folder / "samples/technology/new.md").write_text(NEW_ARTICLE.format(day=today))
+        second = job.send(settings)
+        assert first.edition is not None and second.edition is not None
+        if second.edition.id.startswith(first.edition.id):
+            break
+    assert second.edition.id == f"{first.edition.id}-2"
+    assert second.edition.number == first.edition.number + 1
+    assert second.report.counts == {"sent": 2}  # the technology readers
+    late = [
+        m for m in handler.parsed() if "Brand New Story" in m.get_body(("plain",)).get_content()
+    ]
+    assert sorted(m["To"].addresses[0].addr_spec for m in late) == [
+        "ada@example.org",
+        "grace@example.org",
+    ]
