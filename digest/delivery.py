@@ -116,12 +116,15 @@ def deliver(
     left = store_ledger.reset_sending(db, edition)
     if left:
         log.info("%d message(s) were in flight when a send stopped; sending them again", left)
+    claimed = _claimed(run, skeleton_for, subscribers)
     try:
-        for jobs in _claimed(run, skeleton_for, subscribers):
+        for jobs in claimed:
             run.dispatch(jobs)
             if run.halted:
                 break
         run.finish()
+        if run.halted:
+            _claim_ahead(run, claimed)
     finally:
         run.close()
     if run.error is not None:
@@ -161,6 +164,17 @@ def _claimed(
             )
             for key, mid in claimed
         ]
+
+
+def _claim_ahead(run: _Run, claimed: Iterator[list[Job]]) -> None:
+    """A stop or error between two batches leaves every claimed row final,
+    and the ledger would look done to the next `digest send`: claim the next
+    rows still to deliver (as pending), so that it resumes this edition."""
+    if store_ledger.has_unfinished(run.db, run.edition):
+        return
+    for jobs in claimed:
+        if jobs:
+            return
 
 
 def batches(items: Iterable[Subscriber], size: int) -> Iterator[list[Subscriber]]:

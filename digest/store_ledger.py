@@ -116,6 +116,15 @@ def reset_sending(db: sqlite3.Connection, edition_id: str) -> int:
     return cursor.rowcount
 
 
+def has_unfinished(db: sqlite3.Connection, edition_id: str) -> bool:
+    """Whether any row of the edition is still pending or in flight."""
+    row = db.execute(
+        "SELECT 1 FROM deliveries WHERE edition_id = ? AND status IN (?, ?) LIMIT 1",
+        (edition_id, PENDING, SENDING),
+    ).fetchone()
+    return row is not None
+
+
 def suppressed_among(db: sqlite3.Connection, emails: list[str]) -> set[str]:
     """Which of these (lower-case) addresses are suppressed: one query per 500."""
     found: set[str] = set()
