@@ -148,13 +148,16 @@ def wrap(text: str, indent: str = "", subsequent: str = "") -> str:
     return "\n".join(lines)
 
 
-MJML_ATTR = str.maketrans({'"': "”", "'": "’", "<": "‹", ">": "›", "&": "+"})
+# MJML decodes entities in these texts and re-emits them inside a double-quoted
+# attribute (mj-title becomes an aria-label, the logo's alt) and the <title>,
+# where the minifier decodes &lt; too: quotes and angle brackets become
+# look-alikes. An ampersand stays one (escaped as usual), so "Q&A" reaches
+# the inbox as written.
+MJML_ATTR = str.maketrans({'"': "”", "'": "’", "<": "‹", ">": "›"})
 
 
 def mjml_attr(value: Any) -> str:
-    """Text MJML copies into attributes unescaped (mj-title becomes an
-    aria-label): entities would be decoded, so markup characters are swapped
-    for look-alikes instead."""
+    """Text MJML copies into an attribute with its quotes decoded."""
     return _strip_slot_markers(str(value)).translate(MJML_ATTR)  # type: ignore[no-any-return]
 
 

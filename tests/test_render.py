@@ -158,3 +158,66 @@ def test_minified_html_keeps_outlook_conditional_comments(project: Path) -> None
 def test_join_items_keeps_sentences_and_separates_fragments() -> None:
     assert join_items(["One.", "Two!"]) == "One. Two!"
     assert join_items(["red", "green;", ""]) == "red; green"
+
+
+def test_ampersands_and_quotes_in_subject_preheader_and_logo_alt_stay_intact(
+    project: Path,
+) -> None:
+    title = 'Q&A: AT&T\'s "deal" <b>x</b> 😀'
+    edition = Edition(
+        "2026-01-01T0700",
+        title,
+        1,
+        "2026-01-01T07:00",
+        (EditionSection("s", "S", (EditionArticle("1", title, "https://example.org/x"),)),),
+    )
+    settings = settings_for(project, DIGEST_LOGO_URL="https://example.org/logo.png")
+    html, _ = personalize(compile_edition(edition, settings), {})
+    tags = parse_tags(html)
+    assert {"b", "script"}.isdisjoint(tag for tag, _ in tags)
+    attributes = {name: value or "" for _, attrs in tags for name, value in attrs}
+    # The alt text keeps the title's words; only quotes and angle brackets
+    # become look-alikes, since MJML re-emits these attributes unescaped.
+    assert attributes["alt"] == "Q&A: AT&T’s ”deal” ‹b›x‹/b› 😀"
+    text = HTMLText()
+    text.feed(html)
+    # The inbox shows the preheader and the <title>: an ampersand stays one.
+    assert text.hidden_preheader() == "Q&A: AT&T’s ”deal” ‹b›x‹/b› 😀"
+    assert text.title.strip().startswith("Q&A: AT&T")
+
+
+def test_the_email_loads_nothing_from_third_parties(project: Path) -> None:
+    settings = settings_for(project)
+    html, _ = personalize(compile_edition(hostile_edition(), settings), {})
+    # A remote stylesheet or font would tell a third party when each reader opens it.
+    assert not [attrs for tag, attrs in parse_tags(html) if tag == "link"]
+    assert "@import" not in html and "googleapis" not in html
+
+
+class HTMLText(HTMLParser):
+    """The <title> text and the text of each hidden div, as a browser decodes them."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.title = ""
+        self.hidden: list[str] = []
+        self.stack: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        style = dict(attrs).get("style") or ""
+        self.stack.append("hidden" if "display:none" in style.replace(" ", "") else tag)
+        if self.stack[-1] == "hidden":
+            self.hidden.append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.stack:
+            self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        if self.stack and self.stack[-1] == "title":
+            self.title += data
+        elif self.stack and self.stack[-1] == "hidden":
+            self.hidden[-1] += data
+
+    def hidden_preheader(self) -> str:
+        return next((text.strip() for text in self.hidden if text.strip()), "")
