@@ -45,7 +45,9 @@ class RowError:
 
 def _open(path: Path) -> TextIO:
     try:
-        return path.open(newline="", encoding="utf-8-sig")
+        # A stray non-UTF-8 byte must cost its row, not the whole list: keep
+        # the bytes as surrogates and let `_row` report the row.
+        return path.open(newline="", encoding="utf-8-sig", errors="surrogateescape")
     except OSError as e:
         raise SubscriberError(
             f"cannot read the subscriber list {path} ({e.strerror}); check DIGEST_SUBSCRIBERS"
@@ -57,9 +59,11 @@ def read_subscribers(path: Path) -> Iterator[Subscriber | RowError]:
     with _open(path) as handle:
         reader = csv.DictReader(handle)
         try:
-            fieldnames = [name.strip() for name in reader.fieldnames or []]
-        except (csv.Error, UnicodeDecodeError) as e:
+            fieldnames = [_column(name) for name in reader.fieldnames or []]
+        except csv.Error as e:
             raise SubscriberError(f"{path}:1: unreadable CSV header ({e})") from e
+        if not _is_text(fieldnames):
+            raise SubscriberError(f"{path}:1: the header line is not UTF-8; save the list as UTF-8")
         reader.fieldnames = fieldnames
         missing = [c for c in REQUIRED if c not in fieldnames]
         if missing:
@@ -68,13 +72,31 @@ def read_subscribers(path: Path) -> Iterator[Subscriber | RowError]:
         try:
             for row in reader:
                 yield _row(row, path, reader.line_num, extra)
-        except (csv.Error, UnicodeDecodeError) as e:
+        except csv.Error as e:
             raise SubscriberError(f"{path}:{reader.line_num}: unreadable CSV ({e})") from e
+
+
+def _column(name: str) -> str:
+    """Header names as written, except that the known columns match in any case
+    ("Email" is `email`), as spreadsheets and other tools write them."""
+    name = name.strip()
+    return name.lower() if name.lower() in COLUMNS else name
+
+
+def _is_text(values: Iterable[object]) -> bool:
+    """False when a value holds bytes that were not UTF-8 (see `_open`)."""
+    try:
+        "".join(v for v in values if isinstance(v, str)).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _row(
     row: dict[str, str | None], path: Path, line: int, extra: tuple[str, ...]
 ) -> Subscriber | RowError:
+    if not _is_text(row.values()):
+        return RowError(str(path), line, "not UTF-8 text; save the list as UTF-8")
     raw = (row.get("email") or "").strip()
     try:
         address = validate_email(raw, check_deliverability=False).normalized
@@ -189,7 +211,7 @@ def find(path: Path, email: str) -> Subscriber | None:
     wanted = email.lower()
     with _open(path) as handle:
         reader = csv.reader(handle)
-        header = [name.strip() for name in next(reader, [])]
+        header = [_column(name) for name in next(reader, [])]
         if "email" not in header:
             return None
         column = header.index("email")
@@ -244,7 +266,7 @@ def check(
 
 def header_of(path: Path) -> list[str]:
     with _open(path) as handle:
-        return [name.strip() for name in next(csv.reader(handle), [])]
+        return [_column(name) for name in next(csv.reader(handle), [])]
 
 
 def export(

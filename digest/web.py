@@ -42,6 +42,8 @@ from digest.web_http import (
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
+# Any page past this is empty anyway, and its OFFSET still fits in SQLite.
+MAX_PAGE = 10**9
 ARCHIVE_CACHE = 32
 EDITION_PATH = re.compile(r"/archive/([A-Za-z0-9._:+-]{1,80})/?")
 
@@ -280,6 +282,8 @@ class App:
             number = max(1, int(request.arg("page") or 1))
         except ValueError:
             number = 1
+        # Past the last page is an empty page; past SQLite's integers, too.
+        number = min(number, MAX_PAGE)
         db = self.db()
         rows = store.editions_page(db, PAGE_SIZE, (number - 1) * PAGE_SIZE)
         more = store.edition_count(db) > number * PAGE_SIZE

@@ -74,6 +74,41 @@ def test_timezone_and_further_columns_reach_the_subscriber(tmp_path: Path) -> No
     assert ada.extra == (("company", "Analytical Engines"), ("Favourite Colour", "green"))
 
 
+def test_a_row_that_is_not_utf8_is_reported_and_the_rest_still_read(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.csv"
+    rows = ["email,name", "ada@example.org,Ada"]
+    rows += [f"r{n}@example.org,Reader {n}" for n in range(3000)]  # past the read buffer
+    latin1 = b"jose@example.org,Jos\xe9\ngrace@example.org,Grace\n"
+    path.write_bytes("\n".join(rows).encode("utf-8") + b"\n" + latin1)
+    items = list(subscribers.unique_subscribers(path))
+    errors = [item for item in items if isinstance(item, RowError)]
+    assert [(e.line, e.message) for e in errors] == [
+        (3003, "not UTF-8 text; save the list as UTF-8")
+    ]
+    emails = [item.email for item in items if isinstance(item, Subscriber)]
+    assert len(emails) == 3002 and emails[-1] == "grace@example.org"
+
+
+def test_known_columns_match_in_any_letter_case(project: Path, tmp_path: Path) -> None:
+    text = "\ufeffEmail,Name,Sections,Status,Company\nada@example.org,Ada,science,Active,ACME\n"
+    write(project, text, "subscribers.csv")
+    (ada,) = subscribers.read_subscribers(project / "subscribers.csv")
+    assert isinstance(ada, Subscriber)
+    assert (ada.email, ada.name, ada.sections, ada.extra) == (
+        "ada@example.org",
+        "Ada",
+        frozenset({"science"}),
+        (("Company", "ACME"),),
+    )
+    out = tmp_path / "export.csv"
+    code, _, err = run(project, "subscribers", "export", "--out", str(out))
+    assert code == 0, err
+    assert out.read_text(encoding="utf-8").splitlines() == [
+        "email,name,sections,status,Company",
+        "ada@example.org,Ada,science,active,ACME",
+    ]
+
+
 def test_a_list_without_an_email_column_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path, "address,name\nada@example.org,Ada\n")
     with pytest.raises(SubscriberError, match="no 'email' column"):
