@@ -81,3 +81,30 @@ def test_text_of_every_script_reaches_the_page(browser: Any, email_file: Path) -
     )
     assert ["מחקר חדש על שינה וזיכרון", "rtl"] in directions
     assert ["Rivers return to the city 🌊", "ltr"] in directions
+
+
+DARK_COLOURS = """
+const card = document.querySelector('.card');
+const title = card.parentElement.querySelector('.card h2 a');
+const luminance = c => c.match(/\\d+/g).slice(0, 3).reduce((a, b) => a + Number(b), 0) / 3;
+return {
+  card: luminance(getComputedStyle(card).backgroundColor),
+  title: luminance(getComputedStyle(title).color),
+  text: luminance(getComputedStyle(card.querySelector('div')).color),
+};
+"""
+
+
+def test_in_dark_mode_cards_turn_dark_and_text_light(browser: Any, email_file: Path) -> None:
+    set_viewport(browser, 600)
+    scheme = {"name": "prefers-color-scheme", "value": "dark"}
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [scheme]})
+    try:
+        browser.get(email_file.as_uri())
+        dark = browser.execute_script(DARK_COLOURS)
+    finally:
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+    browser.get(email_file.as_uri())
+    light = browser.execute_script(DARK_COLOURS)
+    assert dark["card"] < 60 and dark["title"] > 180 and dark["text"] > 180, dark
+    assert light["card"] > 200 and light["title"] < 80, light
