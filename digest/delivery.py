@@ -204,7 +204,7 @@ class _Run:
         self.edition, self.db, self.base_url, self.policy = edition, db, base_url, policy
         self.stop = stop or threading.Event()
         self.progress = progress
-        self.pool = Pool(transport, Pacer(policy.limits, threading.Event()))
+        self.pool = Pool(transport, Pacer(policy.limits, threading.Event()), self.stop)
         self.window = max(8, 8 * transport.connections)
         self.report = DeliveryReport()
         self.error: DigestError | None = None

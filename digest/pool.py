@@ -42,10 +42,15 @@ class Result:
 class Pool:
     """`transport.connections` workers; `halt` makes them hand back untried jobs."""
 
-    def __init__(self, transport: Transport, pacer: Pacer) -> None:
+    def __init__(
+        self, transport: Transport, pacer: Pacer, stop: threading.Event | None = None
+    ) -> None:
         self.transport = transport
         self.pacer = pacer
         self.halt = pacer.stop
+        # The caller's stop (a signal), seen by each worker before its next
+        # message: queued messages stay untried even while the send loop waits.
+        self.stop = stop or threading.Event()
         self.jobs: queue.Queue[tuple[Job, bytes] | None] = queue.Queue()
         self.results: queue.Queue[Result] = queue.Queue()
         self.in_flight = 0
@@ -81,7 +86,7 @@ class Pool:
                 job, message = item
                 if not self.halt.is_set():
                     self.pacer.wait()
-                if self.halt.is_set():
+                if self.halt.is_set() or self.stop.is_set():
                     self.results.put(Result(job))
                     continue
                 try:

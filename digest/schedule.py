@@ -289,11 +289,12 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
     """SIGTERM and SIGINT set `stop` instead of killing the process mid-message."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        if stop.is_set():
+        again = stop.is_set()
+        stop.set()  # before the log line, which tells a watcher the stop is in effect
+        if again:
             log.warning("already stopping; waiting for messages in flight to finish")
         else:
             log.info("received %s", signal.Signals(signum).name)
-        stop.set()
 
     previous: dict[signal.Signals, Callable[[int, FrameType | None], object] | int | None] = {}
     for sig in (signal.SIGTERM, signal.SIGINT):

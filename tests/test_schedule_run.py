@@ -11,6 +11,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,6 +33,57 @@ class SlowHandler(RecordingHandler):
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         await asyncio.sleep(self.delay)
         return await super().handle_DATA(server, session, envelope)
+
+
+class GatedHandler(RecordingHandler):
+    """Accepts the first `free` messages; holds every later one at DATA until
+    the gate opens, so a stop can be signalled with messages surely in flight
+    and more surely queued, however slow the machine."""
+
+    def __init__(self, free: int) -> None:
+        super().__init__()
+        self.free = free
+        self.gate = threading.Event()
+        self.arrived = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            self.arrived += 1
+            held = self.arrived > self.free
+        while held and not self.gate.is_set():
+            await asyncio.sleep(0.01)
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.fixture
+def gated_smtp() -> Iterator[tuple[PortZeroController, GatedHandler]]:
+    handler = GatedHandler(free=3)
+    controller = PortZeroController(handler, hostname="127.0.0.1", port=0)
+    controller.start()
+    try:
+        yield controller, handler
+    finally:
+        handler.gate.set()
+        controller.stop()
+
+
+def stop_with_messages_in_flight(
+    process: subprocess.Popen[str], handler: GatedHandler, sig: signal.Signals
+) -> str:
+    """Signal `process` once the free messages are in and more are held;
+    open the gate only once it logged the signal (its stop is then set), so
+    the held messages finish and no queued one may follow. Returns stderr."""
+    lines: list[str] = []
+    assert process.stderr is not None
+    reader = threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True)  # type: ignore[arg-type]
+    reader.start()
+    wait_for(lambda: len(handler.messages) >= handler.free and handler.arrived > handler.free)
+    process.send_signal(sig)
+    wait_for(lambda: any(f"received {sig.name}" in line for line in lines))
+    handler.gate.set()
+    process.wait(timeout=60)
+    reader.join(timeout=30)
+    return "".join(lines)
 
 
 @pytest.fixture
@@ -95,27 +147,23 @@ def smtp(controller: PortZeroController) -> dict[str, str]:
 
 
 def test_sigterm_mid_send_loses_nothing_and_the_next_start_finishes(
-    project: Path, slow_smtp: tuple[PortZeroController, SlowHandler]
+    project: Path, gated_smtp: tuple[PortZeroController, GatedHandler]
 ) -> None:
-    controller, handler = slow_smtp
+    controller, handler = gated_smtp
     env = environment(project, **smtp(controller))
     runner = start(project, env)
     try:
-        wait_for(lambda: len(handler.messages) >= 3)
-        runner.send_signal(signal.SIGTERM)
-        _, stderr = runner.communicate(timeout=30)
+        stderr = stop_with_messages_in_flight(runner, handler, signal.SIGTERM)
     finally:
         runner.kill()
     assert runner.returncode == 0, stderr
-    assert "received SIGTERM" in stderr
     counts = ledger(project)
     reached = len(handler.messages)
-    assert reached < SUBSCRIBERS  # stopped mid-send
+    assert handler.free < reached < SUBSCRIBERS  # stopped mid-send, in-flight ones finished
     assert counts.get("sent") == reached  # every accepted message is in the ledger
     assert "sending" not in counts  # no row left in flight
     assert sum(counts.values()) <= SUBSCRIBERS
 
-    handler.delay = 0
     again = subprocess.run(
         [sys.executable, "-m", "digest", "run", "--once"],
         cwd=project,
@@ -233,12 +281,12 @@ def run_cli(project: Path, env: dict[str, str], *args: str) -> subprocess.Comple
 
 
 def test_send_by_hand_stops_gracefully_and_the_runner_finishes_it(
-    project: Path, slow_smtp: tuple[PortZeroController, SlowHandler]
+    project: Path, gated_smtp: tuple[PortZeroController, GatedHandler]
 ) -> None:
-    controller, handler = slow_smtp
+    controller, handler = gated_smtp
     env = environment(project, **smtp(controller))
     sender = subprocess.Popen(
-        [sys.executable, "-m", "digest", "send"],
+        [sys.executable, "-m", "digest", "-v", "send"],  # -v: it logs the signal
         cwd=project,
         env=env,
         stdout=subprocess.PIPE,
@@ -246,17 +294,16 @@ def test_send_by_hand_stops_gracefully_and_the_runner_finishes_it(
         text=True,
     )
     try:
-        wait_for(lambda: len(handler.messages) >= 2)
-        sender.send_signal(signal.SIGINT)
-        stdout, stderr = sender.communicate(timeout=30)
+        stderr = stop_with_messages_in_flight(sender, handler, signal.SIGINT)
+        assert sender.stdout is not None
+        stdout = sender.stdout.read()
     finally:
         sender.kill()
     assert sender.returncode == 0, stderr
     assert stdout.startswith("Stopped"), stdout
     counts = ledger(project)
-    assert counts.get("sent") == len(handler.messages) < SUBSCRIBERS
+    assert handler.free < counts.get("sent", 0) == len(handler.messages) < SUBSCRIBERS
     assert "sending" not in counts
-    handler.delay = 0
     finished = run_cli(project, env, "run", "--once")
     assert finished.returncode == 0, finished.stderr
     assert "left unfinished by digest send" in finished.stderr
