@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -92,3 +93,46 @@ def test_dry_run_sends_nothing(project: Path) -> None:
 def test_root_has_the_example_subscribers() -> None:
     assert (ROOT / "subscribers.example.csv").read_text().startswith("email,name,sections,status")
     assert isinstance(main, click.Group)
+
+
+def test_send_on_a_terminal_shows_a_progress_bar_with_rate_and_eta(project: Path) -> None:
+    # A real pseudo-terminal on stderr: click draws the bar only on a tty.
+    # The rate limit makes the send last about three seconds, long enough
+    # for click to estimate the time left (it does so once a second).
+    rows = "".join(f"r{n}@example.org,R\n" for n in range(600))
+    (project / "subscribers.csv").write_text("email,name\n" + rows, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env.update(
+        DIGEST_SUBSCRIBERS="subscribers.csv",
+        DIGEST_SECRET_KEY="bar",
+        DIGEST_RATE_PER_SECOND="200",
+        COLUMNS="120",
+    )
+    main_end, terminal = os.openpty()
+    sender = subprocess.Popen(
+        [sys.executable, "-m", "digest", "send"],
+        cwd=project,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+    )
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(main_end, 4096)
+        except OSError:  # the terminal closed: the sender has exited
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(main_end)
+    assert sender.stdout is not None
+    out = sender.stdout.read().decode()
+    assert sender.wait(timeout=60) == 0, shown.decode(errors="replace")
+    assert "600 sent" in out
+    screen = shown.decode(errors="replace")
+    assert "Sending" in screen and "600/600" in screen
+    # position, then the time left (ETA), then the rate
+    assert re.search(r"\d+/600  \d\d:\d\d:\d\d  \d+ msg/s", screen), screen
