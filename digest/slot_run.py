@@ -12,11 +12,11 @@ import logging
 import sqlite3
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from digest import edition as editions
-from digest import job, store, store_slots
+from digest import job, store, store_ledger, store_slots
 from digest.config import Settings
 from digest.errors import DigestError
 from digest.model import Edition
@@ -25,6 +25,10 @@ from digest.sources import collect
 
 log = logging.getLogger(__name__)
 UNFINISHED = "unfinished"  # a result, not a stored outcome: the slot stays running
+# Deferred deliveries get another round after this wait, for this long after
+# their edition was made (mail servers keep retrying for days; an edition is news).
+DEFERRED_WAIT = timedelta(minutes=15)
+DEFERRED_FOR = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,44 @@ def run_due(
         results += _resume_by_hand(settings, stop)
     if todo.run is not None and going():
         results.append(run_slot(settings, todo.run, stop))
+    elif going() and resume:
+        results += retry_deferred(settings, now, stop)
     return results
+
+
+def retry_deferred(
+    settings: Settings, now: datetime, stop: threading.Event | None = None
+) -> list[SlotResult]:
+    """Another round for deferred deliveries once they waited DEFERRED_WAIT,
+    for DEFERRED_FOR after their edition was made: one run's retries last
+    seconds, and a greylisting server wants the next try minutes later."""
+    utc = now.astimezone(UTC)
+    db = store.connect(settings.database)
+    try:
+        edition_id = store_ledger.deferred_edition(
+            db, _iso(utc - DEFERRED_WAIT), _iso(utc - DEFERRED_FOR)
+        )
+        body = None if edition_id is None else store.edition_body(db, edition_id)
+        if edition_id is None or body is None:
+            return []
+        edition = editions.from_json(json.loads(body), f"edition {edition_id}")
+        log.info("edition %s: retrying its deferred deliveries", edition_id)
+        try:
+            sent = job.deliver_edition(settings, db, job.SendResult(edition, resumed=True), stop)
+        except DigestError as e:
+            log.error("edition %s: retry stopped by an error: %s", edition_id, e)
+            return [SlotResult("", UNFINISHED, str(e), edition_id)]
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(sent.report.counts.items()))
+        log.info("edition %s: retried deferred deliveries: %s", edition_id, counts or "none")
+        return [
+            SlotResult("", UNFINISHED if sent.stopped else store_slots.SENT, counts, edition_id)
+        ]
+    finally:
+        db.close()
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds")
 
 
 def _resume_by_hand(settings: Settings, stop: threading.Event | None) -> list[SlotResult]:

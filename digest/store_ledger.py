@@ -146,6 +146,18 @@ def retry_edition(db: sqlite3.Connection) -> str | None:
     return None if row is None else str(row["id"])
 
 
+def deferred_edition(db: sqlite3.Connection, waited_since: str, made_since: str) -> str | None:
+    """The newest edition made since `made_since` with a deferred row last
+    tried before `waited_since` (ISO UTC times): due another round."""
+    row = db.execute(
+        "SELECT e.id FROM editions e WHERE e.created_at >= ? AND EXISTS (SELECT 1 FROM"
+        " deliveries d WHERE d.edition_id = e.id AND d.status = ? AND d.updated_at <= ?)"
+        " ORDER BY e.number DESC LIMIT 1",
+        (made_since, DEFERRED, waited_since),
+    ).fetchone()
+    return None if row is None else str(row["id"])
+
+
 def latest_problems(
     db: sqlite3.Connection, edition_id: str, limit: int = 5
 ) -> list[dict[str, str]]:

@@ -17,14 +17,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
-from digest import schedule, status, store, store_slots
+from digest import job, schedule, status, store, store_slots
 from digest.cli import main
 from digest.config import Settings
 from digest.errors import ConfigError
-from digest.slot_run import run_due
+from digest.slot_run import DEFERRED_WAIT, run_due
 from digest.slots import crontab_trigger, next_slot, slots_between
 from tests.conftest import settings_for
-from tests.smtp_server import PortZeroController, RecordingHandler
+from tests.smtp_server import PortZeroController, RecordingHandler, ScriptedHandler
 
 BERLIN = ZoneInfo("Europe/Berlin")
 ACTIVE = 3  # active, valid rows in the fixture's subscribers.csv
@@ -356,3 +356,36 @@ def test_status_names_a_runner_whose_lease_expired(project: Path) -> None:
     assert shown.exit_code == 0, shown.output
     assert f"none running (lease of {holder} expired)" in shown.output
     assert "none yet" in shown.output  # no slot and no edition so far
+
+
+def test_deferred_deliveries_get_another_round_minutes_later_for_a_day(project: Path) -> None:
+    # One run retries for seconds; a greylisting server wants minutes. The
+    # runner's tick gives deferred rows another round after DEFERRED_WAIT,
+    # for DEFERRED_FOR after the edition was made. Times are injected from
+    # the real clock, since the ledger stamps real times.
+    handler = ScriptedHandler()
+    handler.rcpt_script["grace@example.org"] = ["451 4.7.1 greylisted, come back later"]
+    controller = PortZeroController(handler, hostname="127.0.0.1", port=0)
+    controller.start()
+    try:
+        settings = daily(
+            project,
+            DIGEST_SCHEDULE="0 7 29 2 *",  # no slot comes due around now
+            DIGEST_SMTP_HOST="127.0.0.1",
+            DIGEST_SMTP_PORT=str(controller.port),
+            DIGEST_SMTP_SECURITY="none",
+            DIGEST_MAX_ATTEMPTS="1",
+        )
+        first = job.send(settings)
+        assert first.report.counts == {"sent": 2, "deferred": 1}
+        real = datetime.now(BERLIN)
+        assert run_due(settings, real + timedelta(minutes=5)) == []  # not waited long enough
+        assert run_due(settings, real + timedelta(hours=25)) == []  # the edition is old news
+        assert run_due(settings, real + timedelta(minutes=5), resume=False) == []
+        retried = run_due(settings, real + DEFERRED_WAIT + timedelta(minutes=1))
+        assert [(r.outcome, r.edition) for r in retried] == [("sent", first.edition.id)]  # type: ignore[union-attr]
+        assert run_due(settings, real + 2 * DEFERRED_WAIT) == []  # nothing left deferred
+    finally:
+        controller.stop()
+    recipients = [rcpt for _, rcpts, _ in handler.messages for rcpt in rcpts]
+    assert sorted(recipients) == ["ada@example.org", "edsger@example.org", "grace@example.org"]
