@@ -99,10 +99,16 @@ class Runner:
         """Hold the lease; when another holds it, wait or raise LeaseHeld (busy="exit")."""
         other = self.try_lease()
         if other is not None and busy == "exit":
+            # `digest send` never waits, whatever lease_busy says: do not suggest it.
+            standby = (
+                ""
+                if self.holder.startswith("digest send")
+                else (", or set lease_busy = 'wait' to stand by")
+            )
             raise LeaseHeld(
                 f"the lease is held by {other.holder}, since {other.acquired_at}, until "
                 f"{other.expires} unless renewed; only one may send at a time: stop it "
-                "first, or set lease_busy = 'wait' to stand by"
+                f"first{standby}"
             )
         if other is not None:
             log.warning("lease held by %s until %s; waiting", other.holder, other.expires)

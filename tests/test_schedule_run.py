@@ -321,6 +321,7 @@ def test_send_by_hand_refuses_while_a_runner_holds_the_lease(project: Path) -> N
     refused = run_cli(project, env, "send")
     assert refused.returncode != 0
     assert "digest run on elsewhere pid 4242" in refused.stderr
+    assert "lease_busy" not in refused.stderr  # a send by hand never waits for the lease
     assert ledger_or_empty(project) == {}
     assert not (project / "outbox").exists()
 
