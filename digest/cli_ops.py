@@ -64,7 +64,7 @@ def _source_lines(found: dict[str, Any]) -> list[str]:
     counts = ", ".join(f"{n} {state}" for state, n in sorted(found["counts"].items()))
     lines = [f"sources       {counts or 'none configured'} (details: digest sources)"]
     for row in found["health"]:
-        if row["status"] in ("error", "failing"):
+        if row["status"] in ("warning", "error", "failing"):
             lines.append(f"  {row['status']}: {row['source']}: {row['last_error']}")
     if found["problems"]:
         lines.append(f"  {len(found['problems'])} problem(s) at slot {found['checked_at_slot']}:")

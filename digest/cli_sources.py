@@ -9,7 +9,7 @@ import click
 from digest import sources
 from digest.cli import main, settings_of
 
-COLOURS = {"failing": "red", "error": "yellow", "new": "cyan"}
+COLOURS = {"failing": "red", "error": "yellow", "warning": "yellow", "new": "cyan"}
 
 
 @main.command("sources")

@@ -80,6 +80,7 @@ def connect(path: Path) -> sqlite3.Connection:
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(SCHEMA)
         db.executescript(SOURCES_SCHEMA)
+        _upgrade_sources(db)
     except (sqlite3.Error, OSError) as e:
         raise StoreError(f"cannot open the database {path}: {e}; check DIGEST_DATABASE") from e
     db.row_factory = sqlite3.Row
@@ -244,9 +245,21 @@ CREATE TABLE IF NOT EXISTS source_state (
     failures INTEGER NOT NULL DEFAULT 0,
     items INTEGER NOT NULL DEFAULT 0,
     new_items INTEGER NOT NULL DEFAULT 0,
-    total_new INTEGER NOT NULL DEFAULT 0
+    total_new INTEGER NOT NULL DEFAULT 0,
+    warning TEXT NOT NULL DEFAULT ''
 );
 """
+
+
+def _upgrade_sources(db: sqlite3.Connection) -> None:
+    """Databases made before a source's last-run warning was kept get the column."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(source_state)")}
+    if "warning" not in columns:
+        try:
+            db.execute("ALTER TABLE source_state ADD COLUMN warning TEXT NOT NULL DEFAULT ''")
+        except sqlite3.OperationalError as e:
+            if "duplicate column" not in str(e):  # another process just added it
+                raise
 
 
 # Subscribers: what they chose on the web. Sections are stored ';'-joined,

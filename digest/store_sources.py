@@ -35,6 +35,7 @@ class SourceHealth:
     new_items: int
     total_new: int
     failing: bool
+    warning: str = ""
 
 
 def find_articles(db: sqlite3.Connection, keys: Iterable[str]) -> dict[str, KnownArticle]:
@@ -134,16 +135,28 @@ def feed_state(db: sqlite3.Connection, source: str) -> tuple[str, str]:
 
 
 def record_source_success(
-    db: sqlite3.Connection, source: str, validators: tuple[str, str] | None, items: int, new: int
+    db: sqlite3.Connection,
+    source: str,
+    validators: tuple[str, str] | None,
+    items: int,
+    new: int,
+    warning: str = "",
 ) -> None:
-    """A source answered; `validators` None (a 304) keeps the stored ETag and date."""
+    """A source answered; `validators` None (a 304) keeps the stored ETag and date.
+    A `warning` (part of it could not be read) is also kept as its last error,
+    without counting as a failure; a clean run clears it."""
     stamp = now()
     db.execute("INSERT OR IGNORE INTO source_state (source) VALUES (?)", (source,))
     db.execute(
         "UPDATE source_state SET last_attempt = ?, last_success = ?, failures = 0,"
-        " new_items = ?, total_new = total_new + ? WHERE source = ?",
-        (stamp, stamp, new, new, source),
+        " new_items = ?, total_new = total_new + ?, warning = ? WHERE source = ?",
+        (stamp, stamp, new, new, warning, source),
     )
+    if warning:
+        db.execute(
+            "UPDATE source_state SET last_error = ?, last_error_at = ? WHERE source = ?",
+            (warning, stamp, source),
+        )
     if validators is not None:
         db.execute(
             "UPDATE source_state SET etag = ?, last_modified = ?, items = ? WHERE source = ?",
@@ -176,6 +189,7 @@ def source_health(db: sqlite3.Connection, threshold: int = 3) -> list[SourceHeal
             new_items=int(row["new_items"]),
             total_new=int(row["total_new"]),
             failing=int(row["failures"]) >= threshold,
+            warning=row["warning"],
         )
         for row in rows
     ]

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from digest import store
 from digest.errors import SourceError
-from digest.sources import read_source
+from digest.sources import collect, health, read_source
 from digest.sources.files import is_heading, read_article
+from tests.feed_samples import settings_with
 
 PLAIN = """
 Rivers Return to the City
@@ -88,7 +90,22 @@ def test_undecodable_file_is_skipped_and_named(tmp_path: Path) -> None:
     articles, problems = read_source(str(tmp_path))
     assert [a.title for a in articles] == ["Good title"]
     assert len(problems) == 1
-    assert "bad.txt" in problems[0].message and "UTF-8" in problems[0].message
+    assert problems[0].source.endswith("bad.txt")
+    # The file is named once, by the problem's source, not again in its message.
+    assert "bad.txt" not in problems[0].message and "UTF-8" in problems[0].message
+
+
+def test_a_skipped_file_is_recorded_in_its_source_health(tmp_path: Path) -> None:
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "good.txt").write_text("Good title\nStandfirst.\nBody text here.\n")
+    (folder / "bad.txt").write_bytes(b"Title\n\xff broken\n")
+    settings = settings_with(tmp_path, {"news": [str(folder)]})
+    collected = collect(settings, store.connect(settings.database))
+    assert [a.title for _s, a in collected.articles] == ["Good title"]
+    (row,) = health(settings)
+    assert row["status"] == "warning" and row["items"] == 1
+    assert str(folder / "bad.txt") in str(row["last_error"]) and "UTF-8" in str(row["last_error"])
 
 
 def test_missing_source_is_a_problem_not_a_crash(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from digest import store, store_sources
 from digest.cli import main
 from digest.config import Settings
-from digest.sources import collect, source_report
+from digest.sources import collect, health, source_report
 from tests import feed_samples as fs
 from tests.feed_server import FeedServer, Route
 
@@ -287,3 +287,37 @@ def test_broken_xml_is_read_as_far_as_it_goes_and_reported(
     (problem,) = collected.problems
     assert problem.source == feed_server.url("/cut")
     assert "malformed XML at line" in problem.message and "anyway" in problem.message
+    # The health record keeps the warning, and the status says so until a clean run.
+    db = store.connect(settings.database)
+    (health,) = source_report(settings, db)
+    assert "malformed XML at line" in health.last_error and health.failures == 0
+    assert health.warning == health.last_error
+    assert sources_status(settings) == ["warning"]
+    feed_server.routes["/cut"] = Route(whole.encode())
+    collect(settings, db)
+    (health,) = source_report(settings, db)
+    assert health.warning == "" and "malformed XML" in health.last_error
+    assert sources_status(settings) == ["ok"]
+
+
+def sources_status(settings: Settings) -> list[object]:
+    return [row["status"] for row in health(settings)]
+
+
+def test_an_older_database_gets_the_warning_column(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE source_state (source TEXT PRIMARY KEY, etag TEXT NOT NULL DEFAULT '',"
+        " last_modified TEXT NOT NULL DEFAULT '', last_attempt TEXT, last_success TEXT,"
+        " last_error TEXT NOT NULL DEFAULT '', last_error_at TEXT,"
+        " failures INTEGER NOT NULL DEFAULT 0, items INTEGER NOT NULL DEFAULT 0,"
+        " new_items INTEGER NOT NULL DEFAULT 0, total_new INTEGER NOT NULL DEFAULT 0)"
+    )
+    old.execute("INSERT INTO source_state (source) VALUES ('https://example.org/feed')")
+    old.commit()
+    old.close()
+    db = store.connect(path)
+    store_sources.record_source_success(db, "https://example.org/feed", None, 1, 0, "half read")
+    (health,) = store_sources.source_health(db)
+    assert health.warning == "half read" and health.last_error == "half read"

@@ -146,8 +146,20 @@ def _store_result(
         store_sources.record_source_failure(db, url, _reason(result))
         return []
     found = remember_all(db, settings, section, result.source, result.entries)
-    store_sources.record_source_success(db, url, result.validators, len(result.entries), len(found))
+    store_sources.record_source_success(
+        db, url, result.validators, len(result.entries), len(found), _warning(result)
+    )
     return found
+
+
+def _warning(result: SourceResult) -> str:
+    """What part of a source could not be read this run, kept in its health record."""
+    shown = [
+        p.message if p.source == result.source.url else f"{p.source}: {p.message}"
+        for p in result.problems[:3]
+    ]
+    more = len(result.problems) - len(shown)
+    return "; ".join(shown) + (f" (and {more} more)" if more > 0 else "")
 
 
 def _problems(settings: Settings, db: sqlite3.Connection, result: SourceResult) -> list[Problem]:
@@ -228,7 +240,8 @@ def source_report(settings: Settings, db: sqlite3.Connection) -> list[store_sour
 
 def health(settings: Settings) -> list[dict[str, object]]:
     """Every source's health as plain values, with a one-word status:
-    ok, error (failed last time), failing (threshold reached) or new."""
+    ok, warning (read, but part of it could not be), error (failed last time),
+    failing (threshold reached) or new."""
     db = store.connect(settings.database)
     try:
         report = source_report(settings, db)
@@ -242,4 +255,6 @@ def _status(h: store_sources.SourceHealth) -> str:
         return "failing"
     if h.failures:
         return "error"
+    if h.warning:
+        return "warning"
     return "ok" if h.last_attempt else "new"

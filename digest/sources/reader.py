@@ -150,5 +150,5 @@ def _read_local(spec: SourceConfig) -> SourceResult:
             article = files.read_article(item)
             entries.append(Entry(replace(article, url=canonical_url(article.url))))
         except SourceError as e:
-            problems.append(Problem(str(item), str(e)))
+            problems.append(Problem(str(item), str(e).removeprefix(f"{item}: ")))
     return SourceResult(spec, tuple(entries), tuple(problems), validators=("", ""))
