@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from digest.config import load_settings
+from digest.config import SPEC, load_settings
 from digest.errors import ConfigError
+from tests.conftest import ROOT
 
 
 def write_config(tmp_path: Path, body: str) -> Path:
@@ -96,3 +97,11 @@ def test_llm_api_key_is_a_secret() -> None:
 def test_summary_word_budgets_must_not_be_negative() -> None:
     with pytest.raises(ConfigError, match="DIGEST_EDITION_WORDS"):
         load_settings(None, environ={"DIGEST_EDITION_WORDS": "-1"})
+
+
+def test_every_setting_is_in_env_example_and_readme() -> None:
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for key, (env, _parse) in SPEC.items():
+        assert env in example, f"{env} missing from .env.example"
+        assert env in readme and f"`{key}`" in readme, f"{key} missing from README.md"
