@@ -73,6 +73,18 @@ def test_build_with_source_writes_three_files(project: Path) -> None:
     assert not (project / "digest.db").exists() or cli(project, "status").returncode == 0
 
 
+def test_build_edition_renders_an_edited_edition_file(project: Path) -> None:
+    assert cli(project, "build", "--out", "built").returncode == 0
+    path = project / "built" / "edition.json"
+    edition = json.loads(path.read_text(encoding="utf-8"))
+    edition["sections"][0]["articles"][0]["summary"] = ["An editor rewrote this summary."]
+    path.write_text(json.dumps(edition), encoding="utf-8")
+    result = cli(project, "build", "--edition", "built/edition.json", "--out", "again")
+    assert result.returncode == 0, result.stderr
+    assert "An editor rewrote this summary." in (project / "again" / "digest.txt").read_text()
+    assert "An editor rewrote this summary." in (project / "again" / "digest.html").read_text()
+
+
 def test_invalid_setting_is_one_line_and_non_zero(project: Path) -> None:
     env_file = project / "bad.env"
     env_file.write_text("DIGEST_SMTP_SECURITY=tls\n")

@@ -189,6 +189,26 @@ def test_build_from_a_feed_url_on_the_command_line(feed_server: FeedServer, tmp_
     assert "cli story 1" in (out / "digest.html").read_text(encoding="utf-8")
 
 
+def test_build_takes_every_kind_of_source_at_once(feed_server: FeedServer, tmp_path: Path) -> None:
+    feed_server.routes["/story"] = Route(PAGE.encode(), "text/html; charset=utf-8")
+    (tmp_path / "saved.atom").write_text(fs.atom1(fs.items("saved", 1)), encoding="utf-8")
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "one.txt").write_text("Folder story\nIts standfirst.\nBody text here.\n")
+    (tmp_path / "single.md").write_text("# Single story\n\nIts standfirst.\n", encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["--database", str(tmp_path / "d.db"), "build", "--out", str(out)]
+    for source in (feed_server.url("/story"), "saved.atom", "articles", "single.md"):
+        args += ["--source", str(tmp_path / source) if "://" not in source else source]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    edition = json.loads((out / "edition.json").read_text(encoding="utf-8"))
+    assert len(edition["sections"]) == 1
+    titles = sorted(a["title"] for a in edition["sections"][0]["articles"])
+    assert titles[:2] == ["Folder story", "Rivers Return"]
+    assert titles[2:] == ["Single story", "saved story 1"]
+
+
 def test_collect_stores_feed_articles_in_their_section(
     feed_server: FeedServer, tmp_path: Path
 ) -> None:
