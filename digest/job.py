@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from digest import edition as editions
@@ -239,6 +240,7 @@ def deliver_edition(
     """Deliver `result.edition` to every active subscriber not yet served."""
     edition = result.edition
     assert edition is not None
+    warn_if_links_unreachable(settings)
     _, result.html_bytes = skeleton_for(settings, db, edition)
     transport = make_transport(settings)
     result.destination = transport.description
@@ -259,6 +261,20 @@ def deliver_edition(
     )
     result.stopped = result.report.stopped
     return result
+
+
+def warn_if_links_unreachable(settings: Settings) -> None:
+    """Mail that leaves the machine needs unsubscribe links its readers can
+    open: mailbox providers honour one-click unsubscribe only over https."""
+    host = (urlsplit(settings.base_url).hostname or "").lower()
+    local = host in ("localhost", "::1") or host.startswith("127.")
+    if settings.smtp_host and (local or not settings.base_url.startswith("https://")):
+        log.warning(
+            "DIGEST_BASE_URL is %s: the unsubscribe, preferences and view-in-browser links"
+            " in these messages %s; set it to the public https address of digest serve",
+            settings.base_url,
+            "point at this machine" if local else "are not https, so one-click is ignored",
+        )
 
 
 def test_send(settings: Settings, address: str, edition_file: Path | None = None) -> SendResult:

@@ -243,3 +243,24 @@ def test_second_send_in_the_same_minute_is_a_new_edition(
         "ada@example.org",
         "grace@example.org",
     ]
+
+
+@pytest.mark.parametrize(
+    ("base_url", "warned"),
+    [
+        ("http://127.0.0.1:8025", "point at this machine"),
+        ("http://news.example.org", "are not https"),
+        ("https://news.example.org", ""),
+    ],
+)
+def test_send_over_smtp_warns_when_unsubscribe_links_cannot_work(
+    project: Path, smtp_server: Server, caplog: pytest.LogCaptureFixture, base_url: str, warned: str
+) -> None:
+    settings = settings_for(project, DIGEST_BASE_URL=base_url, **smtp_env(smtp_server[0]))
+    with caplog.at_level("WARNING", logger="digest.job"):
+        assert job.send(settings).report.counts == {"sent": 3}
+    messages = [r.getMessage() for r in caplog.records if r.name == "digest.job"]
+    if warned:
+        assert len(messages) == 1 and warned in messages[0] and base_url in messages[0]
+    else:
+        assert messages == []
