@@ -33,7 +33,7 @@ def compile_note(edition: Edition, settings: Settings) -> render.CompiledEmail:
         edition_id=edition.id,
         subject=values["subject"],
         preheader=values["preheader"],
-        html=render.prepare(result.html),
+        html=render.prepare(result.html, markup=True),
         text=render.prepare(_render(env, "note.txt.j2", values)),
         html_bytes=len(result.html.encode()),
     )

@@ -32,6 +32,12 @@ SLOT = re.compile(f"{SLOT_OPEN}([a-z0-9_]+){SLOT_CLOSE}")
 SLOT_NAMES = ("name", "email", "unsubscribe_url", "preferences_url")
 # Further subscriber columns become slots named with this prefix.
 FIELD_PREFIX = "x_"
+# A field that opens a link target is filled from its value passed through
+# `safe_url`, so a `javascript:` cell in the list never becomes a link.
+URL_PREFIX = "url_"
+URL_ATTRIBUTE = re.compile(
+    r"\b(?:href|src|action|formaction|background|poster)\s*=\s*[\"']?$", re.IGNORECASE
+)
 WIDTH = 72
 URL_SAFE = "/:?#[]@!$&()*+,;=%~-._"
 MONTHS = [
@@ -112,8 +118,14 @@ def field_slot(column: str) -> str:
 
 
 def field_values(extra: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """Slot values for a subscriber's further columns (see `field_slot`)."""
-    return {field_slot(column): value for column, value in extra}
+    """Slot values for a subscriber's further columns (see `field_slot`): as
+    text, and as a link target for a field that opens one (see `prepare`)."""
+    values = {}
+    for column, value in extra:
+        slot = field_slot(column)
+        values[slot] = value
+        values[URL_PREFIX + slot] = safe_url(value) if value else ""
+    return values
 
 
 def _strip_slot_markers(value: Any) -> Any:
@@ -274,7 +286,7 @@ def compile_uncached(edition: Edition, settings: Settings) -> CompiledEmail:
         edition_id=edition.id,
         subject=values["subject"],
         preheader=values["preheader"],
-        html=prepare(markup),
+        html=prepare(markup, markup=True),
         text=prepare(text),
         html_bytes=size,
         dropped=dropped,
@@ -291,7 +303,12 @@ def web_version(edition: Edition, settings: Settings) -> str:
         markup = budget.minify(_compile_mjml(_render(env, "digest.mjml.j2", values)))
         text = tidy_text(_render(env, "digest.txt.j2", values))
         cached = CompiledEmail(
-            edition.id, values["subject"], values["preheader"], prepare(markup), prepare(text), 0
+            edition.id,
+            values["subject"],
+            values["preheader"],
+            prepare(markup, markup=True),
+            prepare(text),
+            0,
         )
         cached = replace(cached, html_bytes=len(markup.encode()))
         render_cache.store(key, cached, settings.render_cache)
@@ -320,10 +337,19 @@ def _render(env: jinja2.Environment, name: str, values: Mapping[str, Any]) -> st
         raise RenderError(f"template {name}{where} failed: {e}; check your templates folder") from e
 
 
-def prepare(rendered: str) -> Prepared:
-    """Cut rendered output at its slot markers."""
+def prepare(rendered: str, markup: bool = False) -> Prepared:
+    """Cut rendered output at its slot markers. In markup, a field slot that
+    opens a link target is renamed to take its URL-checked value."""
     pieces = SLOT.split(rendered)
-    return Prepared(tuple(pieces[0::2]), tuple(pieces[1::2]))
+    parts, slots = pieces[0::2], pieces[1::2]
+    if markup:
+        in_url = False
+        for index, (before, slot) in enumerate(zip(parts, slots, strict=False)):
+            # A slot right after one that opened a link target continues it.
+            in_url = bool(URL_ATTRIBUTE.search(before[-200:])) or (in_url and not before)
+            if in_url and slot.startswith(FIELD_PREFIX):
+                slots[index] = URL_PREFIX + slot
+    return Prepared(tuple(parts), tuple(slots))
 
 
 def fill(prepared: Prepared, values: Mapping[str, str], escape: Callable[[str], str]) -> str:

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from html import escape as escape_html
 from html.parser import HTMLParser
 from pathlib import Path
 
 from digest.model import Edition, EditionArticle, EditionSection, KeyPoint
-from digest.render import compile_edition, join_items, personalize, safe_url, web_version
+from digest.render import (
+    compile_edition,
+    field_slot,
+    field_values,
+    fill,
+    join_items,
+    personalize,
+    prepare,
+    safe_url,
+    web_version,
+)
 from tests.conftest import settings_for
 
 HOSTILE_TITLE = '"><script>alert(1)</script><img src=x onerror=alert(2)>'
@@ -221,3 +232,20 @@ class HTMLText(HTMLParser):
 
     def hidden_preheader(self) -> str:
         return next((text.strip() for text in self.hidden if text.strip()), "")
+
+
+def test_a_field_that_opens_a_link_target_keeps_only_http_links() -> None:
+    def marker(column: str) -> str:
+        return f"\ue000{field_slot(column)}\ue001"
+
+    markup = (
+        f'<a href="{marker("A")}{marker("B")}">{marker("B")}</a>'
+        f'<img src={marker("B")}><a href="https://x.org/?q={marker("B")}">q</a>'
+    )
+    values = field_values([("A", ""), ("B", "javascript:alert(1)")])
+    filled = fill(prepare(markup, markup=True), values, escape_html)
+    assert filled == (
+        '<a href="#">javascript:alert(1)</a><img src=#>'
+        '<a href="https://x.org/?q=javascript:alert(1)">q</a>'
+    )
+    assert fill(prepare(markup), values, escape_html).count("javascript:") == 4

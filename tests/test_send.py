@@ -174,9 +174,9 @@ def test_refused_recipient_is_bounced_and_the_rest_sent(project: Path, smtp_serv
 def test_further_csv_columns_reach_the_templates(project: Path, smtp_server: Server) -> None:
     controller, handler = smtp_server
     (project / "subscribers.csv").write_text(
-        "email,name,sections,status,Company Name\n"
-        "ada@example.org,Ada,,active,Analytical Engines Ltd\n"
-        'grace@example.org,Grace,,active,"<b onclick=x>Navy</b>"\n',
+        "email,name,sections,status,Company Name,Site\n"
+        "ada@example.org,Ada,,active,Analytical Engines Ltd,https://ada.example.org/\n"
+        'grace@example.org,Grace,,active,"<b onclick=x>Navy</b>", JavaScript:alert(1)\n',
         encoding="utf-8",
     )
     overrides = project / "my-templates" / "partials"
@@ -184,7 +184,9 @@ def test_further_csv_columns_reach_the_templates(project: Path, smtp_server: Ser
     intro = (ROOT / "templates" / "partials" / "intro.mjml.j2").read_text(encoding="utf-8")
     (overrides / "intro.mjml.j2").write_text(
         intro.replace(
-            'Hello {{ slot("name") }},', 'Hello {{ slot("name") }} of {{ field("Company Name") }},'
+            'Hello {{ slot("name") }},',
+            'Hello {{ slot("name") }} of {{ field("Company Name") }},'
+            ' <a href="{{ field("Site") }}">{{ field("Site") }}</a>',
         ),
         encoding="utf-8",
     )
@@ -200,6 +202,10 @@ def test_further_csv_columns_reach_the_templates(project: Path, smtp_server: Ser
     grace = html["grace@example.org"]
     assert "&lt;b onclick=x&gt;Navy&lt;/b&gt;" in grace
     assert "<b onclick" not in grace
+    # A field that opens a link keeps only http(s), like a link from a source;
+    # as text it stays what the list says.
+    assert 'href="https://ada.example.org/"' in html["ada@example.org"]
+    assert 'href="#"' in grace and ">JavaScript:alert(1)</a>" in grace
 
 
 NEW_ARTICLE = """---
