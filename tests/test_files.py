@@ -95,6 +95,15 @@ def test_undecodable_file_is_skipped_and_named(tmp_path: Path) -> None:
     assert "bad.txt" not in problems[0].message and "UTF-8" in problems[0].message
 
 
+def test_unreadable_file_is_skipped_and_named(tmp_path: Path) -> None:
+    (tmp_path / "good.txt").write_text("Good title\nStandfirst.\nBody text here.\n")
+    (tmp_path / "gone.txt").symlink_to(tmp_path / "moved-away.txt")
+    articles, problems = read_source(str(tmp_path))
+    assert [a.title for a in articles] == ["Good title"]
+    (problem,) = problems
+    assert problem.source.endswith("gone.txt") and "cannot be read" in problem.message
+
+
 def test_a_skipped_file_is_recorded_in_its_source_health(tmp_path: Path) -> None:
     folder = tmp_path / "articles"
     folder.mkdir()

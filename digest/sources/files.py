@@ -32,7 +32,8 @@ def article_paths(source: Path) -> list[Path]:
     if source.is_file():
         return [source]
     if source.is_dir():
-        found = (p for p in source.rglob("*") if p.is_file())
+        # Not only is_file(): a broken link is reported as unreadable, not ignored.
+        found = (p for p in source.rglob("*") if not p.is_dir())
         return sorted(p for p in found if p.suffix.lower() in ARTICLE_SUFFIXES)
     raise SourceError(f"{source}: no such file or folder; check the section's sources")
 
