@@ -78,6 +78,23 @@ def test_markdown_front_matter_and_sections(tmp_path: Path) -> None:
     assert article.sections[1].heading == "Two"
 
 
+def test_markdown_inline_text_keeps_words_and_drops_markup(tmp_path: Path) -> None:
+    path = tmp_path / "inline.md"
+    path.write_text(
+        "# Inline\n\nStandfirst.\n\n## Body\n\n"
+        "See [Python](https://en.wikipedia.org/wiki/Python_(language)) and snake_case_name, "
+        "_this_ and __that__.\n\n"
+        "Raw <b>bold</b> HTML <script>alert(1)</script>&amp; more.\n\n- a <i>tagged</i> bullet\n",
+        encoding="utf-8",
+    )
+    (section,) = read_article(path).sections
+    assert section.paragraphs == (
+        "See Python and snake_case_name, this and that.",
+        "Raw bold HTML & more.",
+    )
+    assert section.bullets == ("a tagged bullet",)
+
+
 def test_markdown_title_from_heading(tmp_path: Path) -> None:
     path = tmp_path / "b.md"
     path.write_text("# From the heading\n\nLead.\n\n## Part\n\nBody.\n", encoding="utf-8")

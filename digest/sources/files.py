@@ -17,6 +17,7 @@ import yaml
 
 from digest.errors import SourceError
 from digest.model import Article, ArticleSection
+from digest.sources.clean import html_to_text
 
 TEXT_SUFFIXES = (".txt", ".text")
 MARKDOWN_SUFFIXES = (".md", ".markdown")
@@ -109,8 +110,13 @@ def _text_sections(lines: list[str]) -> Iterator[ArticleSection]:
 
 
 FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)", re.S)
-INLINE_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
-EMPHASIS = re.compile(r"(\*\*|__|\*|_|`)(?=\S)(.+?)(?<=\S)\1")
+# A link target may hold one level of parentheses, as Wikipedia's often do.
+INLINE_LINK = re.compile(r"!?\[([^\]]*)\]\((?:[^()]|\([^()]*\))*\)")
+EMPHASIS = re.compile(r"(\*\*|\*|`)(?=\S)(.+?)(?<=\S)\1")
+# Underscores inside a word (snake_case) are not emphasis.
+UNDERSCORES = re.compile(r"(?<!\w)(__|_)(?=\S)(.+?)(?<=\S)\1(?!\w)")
+# Markdown may hold inline HTML; only its words are kept, as for a feed.
+HTML_TAG = re.compile(r"</?[A-Za-z][^>]*>")
 
 
 def parse_markdown(text: str, path: Path) -> Article:
@@ -153,7 +159,8 @@ def _front_matter(text: str, path: Path) -> tuple[dict[str, Any], str]:
 
 def _plain(markdown: str) -> str:
     text = INLINE_LINK.sub(r"\1", markdown)
-    return EMPHASIS.sub(r"\2", text).strip()
+    text = UNDERSCORES.sub(r"\2", EMPHASIS.sub(r"\2", text))
+    return (html_to_text(text) if HTML_TAG.search(text) else text).strip()
 
 
 def _markdown_blocks(body: str) -> list[tuple[str, str]]:
