@@ -249,3 +249,14 @@ def test_a_field_that_opens_a_link_target_keeps_only_http_links() -> None:
         '<a href="https://x.org/?q=javascript:alert(1)">q</a>'
     )
     assert fill(prepare(markup), values, escape_html).count("javascript:") == 4
+
+
+def test_an_article_without_a_safe_link_has_no_dead_links(project: Path) -> None:
+    html, _ = personalize(compile_edition(hostile_edition(), settings_for(project)), {})
+    tags = parse_tags(html)
+    # Two articles have no http(s) link: their titles (card and contents) are
+    # plain text, not links to "#", and they have no read-more button.
+    assert not [attrs for tag, attrs in tags if tag == "a" and ("href", "#") in attrs]
+    links = [dict(attrs)["href"] for tag, attrs in tags if tag == "a"]
+    article_links = [link for link in links if link and link.startswith("https://example.org/")]
+    assert len(article_links) == 3  # contents, title, read-more of the one linked article
