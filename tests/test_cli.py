@@ -33,6 +33,26 @@ def test_group_help_lists_commands() -> None:
         assert name in result.output
 
 
+def _leaf_commands(group: click.Group, prefix: str) -> list[tuple[str, click.Command]]:
+    found: list[tuple[str, click.Command]] = []
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found += _leaf_commands(command, f"{prefix} {name}")
+        else:
+            found.append((f"{prefix} {name}", command))
+    return found
+
+
+def test_readme_documents_every_command_and_option() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for option in (o for p in main.params for o in p.opts if o.startswith("--")):
+        assert option in readme, option
+    for name, command in _leaf_commands(main, "digest"):
+        assert f"`{name}" in readme, name
+        for option in (o for p in command.params for o in p.opts if o.startswith("--")):
+            assert option == "--help" or option in readme, f"{name} {option}"
+
+
 def cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
     env["DIGEST_SUBSCRIBERS"] = "subscribers.csv"
