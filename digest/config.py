@@ -20,6 +20,7 @@ from digest.errors import ConfigError
 
 SOURCE_KINDS = ("auto", "feed", "page")
 SOURCE_KEYS = ("url", "name", "kind", "full_text", "max_age_days")
+SECTION_KEYS = ("key", "title", "sources", "limit")
 
 
 @dataclass(frozen=True)
@@ -275,6 +276,10 @@ def _sections(raw: Any, base: Path, path: Path | None) -> tuple[SectionConfig, .
         where = f"{path} section #{index}"
         if not isinstance(table, dict) or not table.get("key"):
             raise ConfigError(f"{where}: every [[sections]] entry needs a 'key'")
+        unknown = sorted(set(table) - set(SECTION_KEYS))
+        if unknown:  # a misspelt 'sources' would leave the section silently empty
+            known = ", ".join(SECTION_KEYS)
+            raise ConfigError(f"{where}: unknown section option {unknown[0]!r}; known: {known}")
         sources = table.get("sources", [])
         if not isinstance(sources, list):
             raise ConfigError(f"{where}: 'sources' must be a list of paths or URLs")

@@ -105,3 +105,9 @@ def test_every_setting_is_in_env_example_and_readme() -> None:
     for key, (env, _parse) in SPEC.items():
         assert env in example, f"{env} missing from .env.example"
         assert env in readme and f"`{key}`" in readme, f"{key} missing from README.md"
+
+
+def test_unknown_section_option_is_an_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path, '[[sections]]\nkey = "news"\nsource = ["feeds/"]\n')
+    with pytest.raises(ConfigError, match=r"section #1: unknown section option 'source'"):
+        load_settings(config, environ={})
