@@ -144,7 +144,8 @@ def select(
     not even one fits, the best sentence is returned alone, so that an article
     is never left without a summary.
     """
-    pool = [i for i, s in enumerate(scores) if s > 0 and candidates[i].eligible]
+    eligible = [i for i, s in enumerate(scores) if s > 0 and candidates[i].eligible]
+    pool = list(eligible)
     chosen: list[Candidate] = []
     words = 0
     while pool and len(chosen) < count:
@@ -156,4 +157,33 @@ def select(
         words += candidates[best].length
     if not chosen and any(s > 0 for s in scores):
         chosen.append(candidates[max(range(len(scores)), key=scores.__getitem__)])
+    if len(eligible) < count:  # a short article: not a budget that left room
+        budget_left = word_budget - words if word_budget else 0
+        chosen += fill_short(candidates, chosen, count - len(chosen), budget_left)
     return sorted(chosen, key=lambda c: c.position)
+
+
+def fill_short(
+    candidates: Sequence[Candidate], chosen: Sequence[Candidate], missing: int, word_budget: int
+) -> list[Candidate]:
+    """For a short article with too few full sentences, the rest in text order.
+
+    Short sentences ("Taxes stay flat.") and unpunctuated lines are passed over
+    when an article has better ones; an article that has nothing better must
+    still be summarised. Sentences come before unpunctuated lines; captions never.
+    """
+    if missing <= 0:
+        return []
+    taken = {c.position for c in chosen}
+    rest = [c for c in candidates if c.position not in taken and not c.caption]
+    rest.sort(key=lambda c: (not ends_like_sentence(c.text), c.position))
+    extra: list[Candidate] = []
+    words = 0
+    for candidate in rest:
+        if len(extra) == missing:
+            break
+        if word_budget and words + candidate.length > word_budget:
+            continue
+        extra.append(candidate)
+        words += candidate.length
+    return extra

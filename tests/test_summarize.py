@@ -301,3 +301,29 @@ def test_key_points_never_repeat_a_summary_sentence() -> None:
     shown = set(short.sentences)
     assert short.key_points
     assert all(point.text and point.text not in shown for point in short.key_points)
+
+
+@pytest.mark.parametrize(
+    ("paragraph", "expected"),
+    [
+        (
+            "The council approved the budget. Taxes stay flat.",
+            ("The council approved the budget.", "Taxes stay flat."),
+        ),
+        ("Rain today. Sun tomorrow.", ("Rain today.", "Sun tomorrow.")),
+        ("A new park opens downtown", ("A new park opens downtown",)),
+    ],
+)
+def test_a_short_article_is_still_summarised(paragraph: str, expected: tuple[str, ...]) -> None:
+    article = Article(
+        "s", "Title", "https://example.org/s", sections=(ArticleSection("", (paragraph,)),)
+    )
+    assert summarize(article, SummaryOptions(sentences=2)).sentences == expected
+
+
+def test_short_sentences_do_not_pad_a_summary_the_budget_cut() -> None:
+    long_one = "The committee spent the whole of the long afternoon debating the plan in detail."
+    text = f"{long_one} {long_one.replace('committee', 'council')} Fine."
+    article = Article("b", "Plan", "https://example.org/b", sections=(ArticleSection("", (text,)),))
+    result = summarize(article, SummaryOptions(sentences=2, article_words=20))
+    assert len(result.sentences) == 1 and "Fine." not in result.sentences
