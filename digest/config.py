@@ -84,6 +84,7 @@ class Settings:
     outbox: Path = Path("outbox")
     base_url: str = "http://127.0.0.1:8025"
     secret_key: str = field(default="", repr=False)
+    list_id: str = ""
     templates: Path | None = None
     summary_sentences: int = 2
     summary_words: int = 80
@@ -162,6 +163,7 @@ SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "outbox": ("DIGEST_OUTBOX", v.as_path),
     "base_url": ("DIGEST_BASE_URL", v.as_base_url),
     "secret_key": ("DIGEST_SECRET_KEY", str),
+    "list_id": ("DIGEST_LIST_ID", v.as_list_id),
     "templates": ("DIGEST_TEMPLATES", v.as_path),
     "summary_sentences": ("DIGEST_SUMMARY_SENTENCES", v.as_positive),
     "summary_words": ("DIGEST_SUMMARY_WORDS", v.as_count),

@@ -67,6 +67,14 @@ def as_color(value: str) -> str:
     return colour.lower()
 
 
+def as_list_id(value: str) -> str:
+    """A List-Id (RFC 2919): a label, a dot, a domain; empty keeps the derived one."""
+    list_id = str(value).strip().lower()
+    if list_id and not re.fullmatch(r"[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)+", list_id):
+        raise ValueError("must look like weekly.news.example.org (letters, digits, - and dots)")
+    return list_id
+
+
 def as_web_url(value: str) -> str:
     url = str(value).strip()
     if url and not re.match(r"https?://[^\s\"'<>]+$", url):

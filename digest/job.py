@@ -171,7 +171,11 @@ def skeleton_for(
 ) -> tuple[MessageSkeleton, int]:
     compiled = compile_edition(edition, settings)
     skeleton = build_skeleton(
-        compiled, settings.from_addr, settings.title, secret_for(settings, db)
+        compiled,
+        settings.from_addr,
+        settings.title,
+        secret_for(settings, db),
+        fixed_list_id=settings.list_id,
     )
     return skeleton, compiled.html_bytes
 

@@ -74,11 +74,12 @@ def build_skeleton(
     title: str,
     secret: bytes,
     sent_at: datetime | None = None,
+    fixed_list_id: str = "",
 ) -> MessageSkeleton:
     """Encode headers and bodies once per edition (and section variant)."""
     sender = sender_address(from_addr)
     domain = sender.rsplit("@", 1)[1]
-    list_id = f"{_slug(title)}.{domain}"
+    list_id = tokens.list_id(title, sender, fixed_list_id)
     boundary = "=_digest_" + hashlib.sha256(compiled.edition_id.encode()).hexdigest()[:24]
     name, _ = getaddresses([header_safe(from_addr)])[0]
     head_lines = [

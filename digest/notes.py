@@ -68,6 +68,10 @@ class OrNote:
         if self.note is None:
             compiled = compile_note(self.edition, self.settings)
             self.note = build_skeleton(
-                compiled, self.settings.from_addr, self.settings.title, self.secret
+                compiled,
+                self.settings.from_addr,
+                self.settings.title,
+                self.secret,
+                fixed_list_id=self.settings.list_id,
             )
         return self.note

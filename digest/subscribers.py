@@ -323,7 +323,9 @@ def unsubscribe(settings: Settings, items: Iterable[str]) -> list[str]:
 
     db = store.connect(settings.database)
     try:
-        list_name = tokens.list_id(settings.title, sender_address(settings.from_addr))
+        list_name = tokens.list_id(
+            settings.title, sender_address(settings.from_addr), settings.list_id
+        )
         secret = secret_for(settings, db)
         done = []
         for item in items:

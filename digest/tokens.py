@@ -17,8 +17,11 @@ MAX_TOKEN = 400
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 
-def list_id(title: str, sender: str) -> str:
-    """The List-Id value: the digest's title as a slug, at the sender's domain."""
+def list_id(title: str, sender: str, fixed: str = "") -> str:
+    """The List-Id value: `fixed` (the list_id setting) when set, else the
+    digest's title as a slug at the sender's domain. Tokens are signed over it."""
+    if fixed:
+        return fixed
     slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "digest"
     return f"{slug}.{sender.rsplit('@', 1)[-1]}"
 

@@ -54,7 +54,9 @@ class App:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.prefix = urlsplit(settings.base_url).path.rstrip("/")
-        self.list_id = tokens.list_id(settings.title, sender_address(settings.from_addr))
+        self.list_id = tokens.list_id(
+            settings.title, sender_address(settings.from_addr), settings.list_id
+        )
         self.pages = _page_environment(settings)
         self.local = threading.local()
         self.lock = threading.Lock()

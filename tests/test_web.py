@@ -363,3 +363,38 @@ def test_archive_pages_through_many_editions(site: Site) -> None:
     # A page number past any SQLite integer is just an empty page, not a crash.
     huge = site.http.get("/archive?page=" + "9" * 30)
     assert huge.status_code == 200 and 'href="/archive/ed-' not in huge.text
+
+
+def one_click(running: Site, url: str) -> int:
+    response = running.http.post(
+        url,
+        content=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    return response.status_code
+
+
+def test_a_pinned_list_id_keeps_sent_links_working_after_a_rename(
+    project: Path, smtp_server: Server
+) -> None:
+    before = start(project, smtp_server, DIGEST_LIST_ID="weekly.example.org")
+    try:
+        before.send()
+    finally:
+        before.stop()
+    message = received(smtp_server)["ada@example.org"]
+    assert "<weekly.example.org>" in str(message["List-Id"])
+    url = local_path(header_url(message))
+    renamed = start(project, smtp_server, DIGEST_TITLE="A New Name")
+    try:  # without the pinned id a rename changes the list id: the old link is dead
+        assert one_click(renamed, url) == 400
+    finally:
+        renamed.stop()
+    pinned = start(
+        project, smtp_server, DIGEST_TITLE="A New Name", DIGEST_LIST_ID="weekly.example.org"
+    )
+    try:
+        assert one_click(pinned, url) == 200
+        assert pinned.reason("ada@example.org") == "unsubscribed: one-click"
+    finally:
+        pinned.stop()
