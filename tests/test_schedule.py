@@ -332,13 +332,15 @@ def test_a_send_stopped_by_an_error_is_resumed_later_and_sent_once(
 
 
 def test_a_runner_paused_past_its_lease_sends_no_further_message(project: Path) -> None:
-    settings = daily(project, DIGEST_LEASE_SECONDS="1")
+    # Three seconds, not one: a loaded machine may take a while between taking
+    # the lease and checking the guard, which must still find it valid.
+    settings = daily(project, DIGEST_LEASE_SECONDS="3")
     stop = threading.Event()
     runner = schedule.Runner(settings, stop)
     assert runner.guard.is_set()  # no lease yet: nothing may be sent
     assert runner.try_lease() is None
     assert not runner.guard.is_set()
-    time.sleep(1.1)  # as if paused: no renewal within the lease
+    time.sleep(3.1)  # as if paused: no renewal within the lease
     assert runner.guard.is_set()
     assert runner.try_lease() is None  # renewed (nobody took it meanwhile)
     assert not runner.guard.is_set()
