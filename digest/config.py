@@ -333,12 +333,23 @@ def _finish(settings: Settings) -> Settings:
         raise ConfigError(f"section keys must be unique; repeated: {', '.join(duplicates)}")
     if settings.smtp_user and not settings.smtp_password:
         raise ConfigError("DIGEST_SMTP_USER is set but DIGEST_SMTP_PASSWORD is empty; set both")
+    if settings.smtp_user and settings.smtp_security == "none" and not _local(settings):
+        raise ConfigError(
+            f"DIGEST_SMTP_SECURITY=none would send the password to {settings.smtp_host} in "
+            "clear; use starttls or ssl, or a relay on this machine (127.0.0.1)"
+        )
     if settings.dkim_key_file and not settings.dkim_selector:
         raise ConfigError(
             "DIGEST_DKIM_KEY_FILE is set but DIGEST_DKIM_SELECTOR is empty; set the selector "
             "published in DNS as SELECTOR._domainkey.DOMAIN"
         )
     return settings
+
+
+def _local(settings: Settings) -> bool:
+    """No SMTP host (the Maildir), or a relay on this machine."""
+    host = settings.smtp_host
+    return not host or host in ("localhost", "::1") or host.startswith("127.")
 
 
 def setting_names() -> list[str]:

@@ -111,3 +111,16 @@ def test_unknown_section_option_is_an_error(tmp_path: Path) -> None:
     config = write_config(tmp_path, '[[sections]]\nkey = "news"\nsource = ["feeds/"]\n')
     with pytest.raises(ConfigError, match=r"section #1: unknown section option 'source'"):
         load_settings(config, environ={})
+
+
+def test_a_login_in_clear_is_refused_except_to_this_machine() -> None:
+    login = {"DIGEST_SMTP_USER": "u", "DIGEST_SMTP_PASSWORD": "hunter2-secret"}
+    clear = {**login, "DIGEST_SMTP_SECURITY": "none"}
+    with pytest.raises(
+        ConfigError, match=r"would send the password to mail\.example\.org in clear"
+    ):
+        load_settings(None, environ={**clear, "DIGEST_SMTP_HOST": "mail.example.org"})
+    for host in ("127.0.0.1", "localhost"):
+        assert load_settings(None, environ={**clear, "DIGEST_SMTP_HOST": host}).smtp_user == "u"
+    secure = {**login, "DIGEST_SMTP_HOST": "mail.example.org"}
+    assert load_settings(None, environ=secure).smtp_security == "starttls"
