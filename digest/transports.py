@@ -213,6 +213,12 @@ class SmtpChannel:
             if s.smtp_user:
                 _login(conn, s.smtp_user, s.smtp_password)
         except smtplib.SMTPConnectError as e:
+            if 500 <= e.smtp_code < 600:  # "554 no service for you": no retry helps
+                raise DeliveryError(
+                    f"SMTP server {self.where} refused the connection "
+                    f"({_reply(e.smtp_code, e.smtp_error)}); check DIGEST_SMTP_HOST and "
+                    "that this machine may send through it"
+                ) from None
             raise _Greeting(_reply(e.smtp_code, e.smtp_error)) from None
         except smtplib.SMTPAuthenticationError as e:
             raise DeliveryError(

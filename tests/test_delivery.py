@@ -3,6 +3,7 @@ drops, sender-wide failures and a graceful stop, on a real SMTP server."""
 
 from __future__ import annotations
 
+import socket
 import sys
 import threading
 import time
@@ -310,3 +311,39 @@ def test_stop_between_two_batches_still_leaves_the_edition_to_resume(
     assert first.edition is not None and second.edition.id == first.edition.id
     assert second.report.counts == {"sent": 20}
     assert received(handler) == sorted(f"r{n}@example.org" for n in range(total))
+
+
+def test_a_server_refusing_every_connection_with_5xx_stops_the_send(project: Path) -> None:
+    # A 554 greeting ("no service") is for this sender, not for one message:
+    # retrying each message with back-off would only defer the whole list.
+    listener = socket.create_server(("127.0.0.1", 0))
+    greeted = []
+
+    def refuse() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(b"554 5.7.1 no service for your address\r\n")
+                greeted.append(1)
+
+    thread = threading.Thread(target=refuse, daemon=True)
+    thread.start()
+    port = listener.getsockname()[1]
+    try:
+        settings = settings_for(
+            project,
+            DIGEST_SMTP_HOST="127.0.0.1",
+            DIGEST_SMTP_PORT=str(port),
+            DIGEST_SMTP_SECURITY="none",
+        )
+        with pytest.raises(DeliveryError, match=r"refused the connection \(554 5\.7\.1 no service"):
+            job.send(settings)
+    finally:
+        listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone does not)
+        listener.close()
+        thread.join(10)
+    assert {s for s, *_ in ledger(project).values()} == {"pending"}
+    assert len(greeted) <= 4  # at most one try per connection, no retries
