@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,7 +77,7 @@ def connect(path: Path) -> sqlite3.Connection:
         if path.parent and not path.parent.exists():
             path.parent.mkdir(parents=True)
         db = sqlite3.connect(path, timeout=30, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
+        _use_wal(db)
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(SCHEMA)
         db.executescript(SOURCES_SCHEMA)
@@ -85,6 +86,20 @@ def connect(path: Path) -> sqlite3.Connection:
         raise StoreError(f"cannot open the database {path}: {e}; check DIGEST_DATABASE") from e
     db.row_factory = sqlite3.Row
     return db
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Switch a new file to WAL. Two processes opening a new file at once can
+    deadlock on the switch, and SQLite then fails one at once ("database is
+    locked") instead of waiting: try again for a few seconds."""
+    for attempt in range(100):
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or attempt == 99:
+                raise
+            time.sleep(0.05)
 
 
 def add_article(
