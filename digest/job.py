@@ -21,7 +21,13 @@ from digest import edition as editions
 from digest import store, store_ledger
 from digest.config import Settings
 from digest.delivery import DeliveryReport, Progress, deliver
-from digest.mail import MessageSkeleton, build_skeleton, dkim_sign, render_message
+from digest.mail import (
+    MessageSkeleton,
+    build_skeleton,
+    dkim_sign,
+    one_off_message_id,
+    render_message,
+)
 from digest.model import Article, Edition, Subscriber, article_from_dict
 from digest.notes import OrNote
 from digest.plan import expected_total, policy_from
@@ -294,7 +300,9 @@ def test_send(settings: Settings, address: str, edition_file: Path | None = None
         skeleton, size = skeleton_for(settings, db, edition)
         policy = policy_from(settings, db)
         transport = make_transport(settings)
-        message = render_message(skeleton, settings.base_url, address, "")
+        message = render_message(
+            skeleton, settings.base_url, address, "", one_off_message_id(skeleton)
+        )
         if policy.dkim is not None:
             message = dkim_sign(message, policy.dkim)
         channel = transport.open()

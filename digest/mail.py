@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -114,6 +115,12 @@ def message_id(skeleton: MessageSkeleton, email: str) -> str:
         skeleton.secret, f"{skeleton.edition_id}\n{email.lower()}".encode(), hashlib.sha256
     ).hexdigest()[:24]
     return f"<{_slug(skeleton.edition_id)}.{digest}@{skeleton.domain}>"
+
+
+def one_off_message_id(skeleton: MessageSkeleton) -> str:
+    """A test copy's own Message-ID. Were it the subscriber's, a mail client
+    that drops a repeated Message-ID (Gmail does) would hide the real edition."""
+    return f"<test.{secrets.token_hex(12)}@{skeleton.domain}>"
 
 
 def unsubscribe_token(secret: bytes, list_id: str, email: str) -> str:

@@ -161,6 +161,24 @@ def test_test_send_goes_to_one_address_and_marks_nothing(
     assert result.report.counts == {"sent": 3}
 
 
+def test_a_test_copy_never_shares_the_real_messages_message_id(
+    project: Path, smtp_server: Server
+) -> None:
+    # An editor who is also a subscriber: Gmail drops a second message with a
+    # Message-ID it has seen, so the real edition would vanish behind the test.
+    controller, handler = smtp_server
+    settings = settings_for(project, **smtp_env(controller))
+    job.test_send(settings, "ada@example.org")
+    job.test_send(settings, "ada@example.org")
+    job.send(settings)
+    ids = [
+        m["Message-ID"]
+        for m in handler.parsed()
+        if m["To"].addresses[0].addr_spec == "ada@example.org"
+    ]
+    assert len(ids) == 3 and len(set(ids)) == 3
+
+
 def test_refused_recipient_is_bounced_and_the_rest_sent(project: Path, smtp_server: Server) -> None:
     controller, handler = smtp_server
     handler.refuse["grace@example.org"] = "550 5.1.1 no such user"
