@@ -14,7 +14,6 @@ import pytest
 from click.testing import CliRunner
 
 from digest.cli import main
-from digest.config import SPEC, setting_names
 from tests.conftest import ROOT
 
 COMMANDS = sorted(main.commands)
@@ -169,24 +168,3 @@ def test_send_on_a_terminal_shows_a_progress_bar_with_rate_and_eta(project: Path
     assert "Sending" in screen and "600/600" in screen
     # position, then the time left (ETA), then the rate
     assert re.search(r"\d+/600  \d\d:\d\d:\d\d  \d+ msg/s", screen), screen
-
-
-def _commands(group: click.Group, prefix: str) -> list[tuple[str, click.Command]]:
-    found: list[tuple[str, click.Command]] = []
-    for name, command in group.commands.items():
-        if isinstance(command, click.Group):
-            found += _commands(command, f"{prefix} {name}")
-        else:
-            found.append((f"{prefix} {name}", command))
-    return found
-
-
-def test_readme_documents_every_command_option_and_setting() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    for name, command in _commands(main, "digest"):
-        assert f"`{name}" in readme, name
-        options = [o for p in command.params for o in p.opts if o.startswith("--")]
-        for option in options:
-            assert option in readme or option == "--help", (name, option)
-    for setting in setting_names():
-        assert f"`{setting}`" in readme and SPEC[setting][0] in readme, setting
