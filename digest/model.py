@@ -17,6 +17,8 @@ class ArticleSection:
     heading: str
     paragraphs: tuple[str, ...] = ()
     bullets: tuple[str, ...] = ()
+    # (text, url) of the section's links: http(s) only, checked when collected.
+    links: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,12 @@ def article_to_dict(article: Article) -> dict[str, object]:
         "author": article.author,
         "published": article.published.isoformat() if article.published else None,
         "sections": [
-            {"heading": s.heading, "paragraphs": list(s.paragraphs), "bullets": list(s.bullets)}
+            {
+                "heading": s.heading,
+                "paragraphs": list(s.paragraphs),
+                "bullets": list(s.bullets),
+                "links": [list(link) for link in s.links],
+            }
             for s in article.sections
         ],
     }
@@ -152,6 +159,7 @@ def article_from_dict(data: dict[str, object]) -> Article:
                 str(s.get("heading", "")),
                 tuple(str(p) for p in s.get("paragraphs", [])),
                 tuple(str(b) for b in s.get("bullets", [])),
+                tuple((str(t), str(u)) for t, u in s.get("links", [])),
             )
             for s in sections
         ),

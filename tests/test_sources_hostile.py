@@ -8,6 +8,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from digest import job, store
+from digest.model import Article, article_from_dict, article_to_dict
 from digest.render import compile_edition, personalize
 from digest.sources import collect
 from digest.sources.clean import html_to_sections, html_to_text
@@ -134,3 +135,19 @@ def test_hostile_page_as_full_text(feed_server: FeedServer, tmp_path: Path) -> N
     html, _text = personalize(compile_edition(edition, settings), {})
     for marker in MARKERS:
         assert marker not in html, marker
+
+
+def test_links_in_entry_html_become_plain_pairs_and_only_http_survives() -> None:
+    html = (
+        '<p>Read <a href="https://example.org/a?x=1" onclick="steal()">the report</a>, '
+        '<a href="javascript:alert(1)">this</a> and <a href="data:text/html,x">that</a>.</p>'
+        '<h2>More</h2><ul><li>See <a href="http://example.org/b">B</a></li></ul>'
+        '<p><a href="https://example.org/c" title="x"><img src="https://t.example/p.gif"></a>'
+        "<a href='https://example.org/\"onmouseover=\"x'>quoted</a></p>"
+    )
+    first, second = html_to_sections(html)
+    assert first.links == (("the report", "https://example.org/a?x=1"),)
+    assert first.paragraphs == ("Read the report, this and that.",)
+    assert second.links == (("B", "http://example.org/b"),)
+    article = Article("l", "T", "https://example.org/l", sections=(first, second))
+    assert article_from_dict(article_to_dict(article)) == article

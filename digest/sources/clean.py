@@ -1,12 +1,14 @@
 """Untrusted HTML (feed entries, article pages) reduced to our article model:
-plain text in headings, paragraphs and bullets. No tag, attribute or URL of
-the source survives; what is not text is dropped.
+plain text in headings, paragraphs and bullets, and each section's links as
+(text, url) pairs. No tag or attribute survives, and of URLs only absolute
+http(s) link targets; what is not text is dropped.
 """
 
 from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
+from urllib.parse import urlsplit
 
 from digest.model import ArticleSection
 
@@ -28,6 +30,7 @@ CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028-\u202
 # An enormous entry is cut, not dropped: the digest only needs its beginning.
 MAX_BLOCKS = 400
 MAX_CHARS = 60_000
+MAX_LINKS = 200
 
 
 class _Flattener(HTMLParser):
@@ -40,6 +43,9 @@ class _Flattener(HTMLParser):
         self.skipping: list[str] = []
         self.depth = {"h": 0, "li": 0}
         self.size = 0
+        # (index of the block it sits in, text, url) for each kept link.
+        self.links: list[tuple[int, str, str]] = []
+        self.link: tuple[str, int] | None = None  # open <a>: its url, where its text starts
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if self.skipping:
@@ -48,6 +54,9 @@ class _Flattener(HTMLParser):
                 self.skipping.append(tag)
         elif tag in SKIPPED and tag not in VOID:
             self.skipping.append(tag)
+        elif tag == "a":
+            url = link_target(dict(attrs).get("href"))
+            self.link = (url, len(self.parts)) if url else None
         elif tag in HEADINGS or tag == "li" or tag in BLOCKS:
             self.flush()
             if tag in HEADINGS or tag == "li":
@@ -57,6 +66,12 @@ class _Flattener(HTMLParser):
         if self.skipping:
             if tag == self.skipping[-1]:
                 self.skipping.pop()
+        elif tag == "a" and self.link:
+            url, start = self.link
+            text = plain("".join(self.parts[start:]))
+            if text and len(self.links) < MAX_LINKS:
+                self.links.append((len(self.blocks), text, url))
+            self.link = None
         elif tag in HEADINGS or tag == "li" or tag in BLOCKS:
             self.flush()
             kind = "h" if tag in HEADINGS else "li" if tag == "li" else ""
@@ -72,6 +87,7 @@ class _Flattener(HTMLParser):
             self.parts.append(data)
 
     def flush(self) -> None:
+        self.link = None  # a link never spans blocks
         text = plain("".join(self.parts))
         self.parts = []
         if text and len(self.blocks) < MAX_BLOCKS and self.size < MAX_CHARS:
@@ -85,12 +101,28 @@ def plain(text: str) -> str:
     return SPACES.sub(" ", CONTROLS.sub("", text)).strip()
 
 
-def html_blocks(html: str) -> list[tuple[str, str]]:
+def link_target(href: str | None) -> str:
+    """An absolute http(s) URL without spaces or quotes, or "" (dropped)."""
+    url = plain(href or "")
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return ""
+    return "" if re.search(r"[\s\"'<>`]", url) else url
+
+
+def _parse(html: str) -> _Flattener:
     parser = _Flattener()
     parser.feed(html)
     parser.close()
     parser.flush()
-    return parser.blocks
+    return parser
+
+
+def html_blocks(html: str) -> list[tuple[str, str]]:
+    return _parse(html).blocks
 
 
 def html_to_text(html: str) -> str:
@@ -99,18 +131,20 @@ def html_to_text(html: str) -> str:
 
 
 def html_to_sections(html: str) -> tuple[ArticleSection, ...]:
-    """Headed sections of paragraphs and bullets, in document order."""
+    """Headed sections of paragraphs, bullets and links, in document order."""
+    parsed = _parse(html)
     sections: list[ArticleSection] = []
-    heading, paragraphs, bullets = "", list[str](), list[str]()
-    for kind, text in html_blocks(html):
+    heading, paragraphs, bullets, links = "", list[str](), list[str](), list[tuple[str, str]]()
+    for index, (kind, text) in enumerate(parsed.blocks):
         if kind == "h":
             if heading or paragraphs or bullets:
-                sections.append(ArticleSection(heading, tuple(paragraphs), tuple(bullets)))
-            heading, paragraphs, bullets = text, [], []
+                sections.append(ArticleSection(heading, (*paragraphs,), (*bullets,), (*links,)))
+            heading, paragraphs, bullets, links = text, [], [], []
         elif kind == "li":
             bullets.append(text)
         else:
             paragraphs.append(text)
+        links += [(t, u) for at, t, u in parsed.links if at == index]
     if heading or paragraphs or bullets:
-        sections.append(ArticleSection(heading, tuple(paragraphs), tuple(bullets)))
+        sections.append(ArticleSection(heading, (*paragraphs,), (*bullets,), (*links,)))
     return tuple(sections)
