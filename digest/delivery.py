@@ -59,6 +59,7 @@ class Policy:
     limits: Limits = field(default_factory=Limits)
     dkim: DkimKey | None = None
     retry_failed: bool = False
+    retry_only: bool = False  # a retry: rows already in the ledger, nobody new
 
 
 @dataclass
@@ -152,7 +153,9 @@ def _claimed(
             elif key not in run.busy:
                 wanted.setdefault(key, (sub, skeleton))
         pairs = [(key, message_id(sk, key)) for key, (_, sk) in wanted.items()]
-        claimed = store_ledger.claim_deliveries(run.db, run.edition, pairs, statuses)
+        claimed = store_ledger.claim_deliveries(
+            run.db, run.edition, pairs, statuses, insert=not run.policy.retry_only
+        )
         yield [
             Job(
                 key,

@@ -246,15 +246,22 @@ def deliver_edition(
     stop: threading.Event | None = None,
     progress: ProgressFn | None = None,
     retry_failed: bool = False,
+    retry_only: bool = False,
 ) -> SendResult:
-    """Deliver `result.edition` to every active subscriber not yet served."""
+    """Deliver `result.edition` to every active subscriber not yet served;
+    a retry (`retry_failed`, `retry_only`) only to those with a ledger row, so
+    an old edition never reaches someone who subscribed after it went out."""
     edition = result.edition
     assert edition is not None
     warn_if_links_unreachable(settings)
     _, result.html_bytes = skeleton_for(settings, db, edition)
     transport = make_transport(settings)
     result.destination = transport.description
-    policy = replace(policy_from(settings, db), retry_failed=retry_failed)
+    policy = replace(
+        policy_from(settings, db),
+        retry_failed=retry_failed,
+        retry_only=retry_only or retry_failed,
+    )
     subscribers = effective(settings.subscribers, db, result.row_errors)
     variants = OrNote(Variants(settings, db, edition), settings, secret_for(settings, db), edition)
     total = expected_total(settings.subscribers, db, edition.id)

@@ -93,7 +93,9 @@ def retry_deferred(
         edition = editions.from_json(json.loads(body), f"edition {edition_id}")
         log.info("edition %s: retrying its deferred deliveries", edition_id)
         try:
-            sent = job.deliver_edition(settings, db, job.SendResult(edition, resumed=True), stop)
+            sent = job.deliver_edition(
+                settings, db, job.SendResult(edition, resumed=True), stop, retry_only=True
+            )
         except DigestError as e:
             log.error("edition %s: retry stopped by an error: %s", edition_id, e)
             return [SlotResult("", UNFINISHED, str(e), edition_id)]

@@ -32,18 +32,21 @@ def claim_deliveries(
     edition_id: str,
     entries: Iterable[tuple[str, str]],
     statuses: tuple[str, ...] = (PENDING, SENDING, DEFERRED),
+    insert: bool = True,
 ) -> list[tuple[str, str]]:
-    """Write pending rows for (email, message_id) pairs new to the ledger and
-    return (email, message_id) of the rows in `statuses`: the ledger's
-    Message-ID wins, so a repeated message carries the one first written."""
+    """Write pending rows for (email, message_id) pairs new to the ledger
+    (unless `insert` is False: a retry) and return (email, message_id) of the
+    rows in `statuses`: the ledger's Message-ID wins, so a repeated message
+    carries the one first written."""
     batch = list(entries)
     stamp = now()
     with transaction(db):
-        db.executemany(
-            "INSERT OR IGNORE INTO deliveries (edition_id, email, status, message_id,"
-            " updated_at, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            [(edition_id, email, PENDING, mid, stamp, stamp) for email, mid in batch],
-        )
+        if insert:
+            db.executemany(
+                "INSERT OR IGNORE INTO deliveries (edition_id, email, status, message_id,"
+                " updated_at, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [(edition_id, email, PENDING, mid, stamp, stamp) for email, mid in batch],
+            )
         found = _ledger_rows(db, edition_id, [email for email, _ in batch])
     return [(e, found[e][1]) for e, _ in batch if e in found and found[e][0] in statuses]
 

@@ -93,9 +93,11 @@ def test_lasting_refusal_is_deferred_then_retry_failed_delivers(
     status, attempts, reply, _ = ledger(project)["grace@example.org"]
     assert (status, attempts, reply) == ("deferred", 3, "452 4.2.2 mailbox full")
     assert job.send(settings).edition is None  # a plain send makes no new edition
+    with (project / "subscribers.csv").open("a", encoding="utf-8") as csv:
+        csv.write("newcomer@example.org,New,,active\n")  # joined after the edition
     retried = job.send(settings, retry_failed=True)
     assert retried.report.counts == {"sent": 1}
-    assert received(handler) == sorted(ACTIVE)
+    assert received(handler) == sorted(ACTIVE)  # a retry reaches nobody new
     assert job.send(settings, retry_failed=True).edition is None
 
 

@@ -380,6 +380,8 @@ def test_deferred_deliveries_get_another_round_minutes_later_for_a_day(project: 
         )
         first = job.send(settings)
         assert first.report.counts == {"sent": 2, "deferred": 1}
+        with (project / "subscribers.csv").open("a", encoding="utf-8") as csv:
+            csv.write("newcomer@example.org,New,,active\n")  # joins after the edition
         real = datetime.now(BERLIN)
         assert run_due(settings, real + timedelta(minutes=5)) == []  # not waited long enough
         assert run_due(settings, real + timedelta(hours=25)) == []  # the edition is old news
