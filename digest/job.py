@@ -21,6 +21,7 @@ from digest import edition as editions
 from digest import store, store_ledger
 from digest.config import Settings
 from digest.delivery import DeliveryReport, Progress, deliver
+from digest.errors import DigestError
 from digest.mail import (
     MessageSkeleton,
     build_skeleton,
@@ -33,7 +34,7 @@ from digest.notes import OrNote
 from digest.plan import expected_total, policy_from
 from digest.render import CompiledEmail, compile_edition
 from digest.sources import Problem, collect, read_sources
-from digest.subscribers import RowError, effective
+from digest.subscribers import RowError, current, effective, find
 from digest.summarize import make_summarizer, summary_options
 from digest.transports import make_transport
 
@@ -307,9 +308,7 @@ def test_send(settings: Settings, address: str, edition_file: Path | None = None
         skeleton, size = skeleton_for(settings, db, edition)
         policy = policy_from(settings, db)
         transport = make_transport(settings)
-        message = render_message(
-            skeleton, settings.base_url, address, "", one_off_message_id(skeleton)
-        )
+        message = test_copy(settings, db, edition, skeleton, address)
         if policy.dkim is not None:
             message = dkim_sign(message, policy.dkim)
         channel = transport.open()
@@ -323,6 +322,34 @@ def test_send(settings: Settings, address: str, edition_file: Path | None = None
         return result
     finally:
         db.close()
+
+
+def test_copy(
+    settings: Settings,
+    db: sqlite3.Connection,
+    edition: Edition,
+    full: MessageSkeleton,
+    address: str,
+) -> bytes:
+    """The copy ADDRESS would get: as that subscriber (name, fields, sections)
+    when the list has them, else the whole edition to an unnamed reader.
+    Its Message-ID is a one-off, never the real message's."""
+    try:
+        member = find(settings.subscribers, address)
+    except DigestError:  # an unreadable list must not stop a test send
+        member = None
+    if member is None:
+        return render_message(full, settings.base_url, address, "", one_off_message_id(full))
+    member = current(member, db)
+    skeleton = Variants(settings, db, edition)(member) or full
+    return render_message(
+        skeleton,
+        settings.base_url,
+        address,
+        member.name,
+        one_off_message_id(skeleton),
+        member.extra,
+    )
 
 
 def collect_now(settings: Settings) -> tuple[int, tuple[Problem, ...]]:

@@ -288,3 +288,21 @@ def test_send_over_smtp_warns_when_unsubscribe_links_cannot_work(
         assert len(messages) == 1 and warned in messages[0] and base_url in messages[0]
     else:
         assert messages == []
+
+
+def test_a_test_copy_to_a_subscriber_is_what_that_subscriber_gets(
+    project: Path, smtp_server: Server
+) -> None:
+    controller, handler = smtp_server
+    settings = settings_for(project, **smtp_env(controller))
+    job.test_send(settings, "edsger@example.org")  # science only, in the list
+    job.test_send(settings, "editor@example.org")  # not in the list
+    copies = {
+        m["To"].addresses[0].addr_spec: m.get_body(("plain",)).get_content()
+        for m in handler.parsed()
+    }
+    assert "Hello Edsger Dijkstra," in copies["edsger@example.org"]
+    assert "SCIENCE" in copies["edsger@example.org"]
+    assert "TECHNOLOGY" not in copies["edsger@example.org"]
+    assert "Hello reader," in copies["editor@example.org"]
+    assert "TECHNOLOGY" in copies["editor@example.org"]
