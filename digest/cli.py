@@ -145,6 +145,10 @@ def build(
     for kind, path in result.paths.items():
         click.echo(f"{kind:8} {path}")
     click.echo(f"{result.articles} article(s); HTML {result.html_bytes / 1024:.1f} KB")
+    if sources and not result.articles and result.problems:
+        raise click.ClickException(
+            "no article could be read from the given sources; see the warnings above"
+        )
 
 
 @main.command()

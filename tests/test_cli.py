@@ -168,3 +168,10 @@ def test_send_on_a_terminal_shows_a_progress_bar_with_rate_and_eta(project: Path
     assert "Sending" in screen and "600/600" in screen
     # position, then the time left (ETA), then the rate
     assert re.search(r"\d+/600  \d\d:\d\d:\d\d  \d+ msg/s", screen), screen
+
+
+def test_build_from_sources_that_all_fail_exits_non_zero(project: Path) -> None:
+    result = cli(project, "build", "--source", "no/such/folder", "--out", "built")
+    assert result.returncode != 0
+    assert "no/such/folder" in result.stderr
+    assert "no article could be read" in result.stderr

@@ -36,7 +36,9 @@ def article_paths(source: Path) -> list[Path]:
         # Not only is_file(): a broken link is reported as unreadable, not ignored.
         found = (p for p in source.rglob("*") if not p.is_dir())
         return sorted(p for p in found if p.suffix.lower() in ARTICLE_SUFFIXES)
-    raise SourceError(f"{source}: no such file or folder; check the section's sources")
+    raise SourceError(
+        f"{source}: no such file or folder; check the path in digest.toml or --source"
+    )
 
 
 def read_article(path: Path) -> Article:
