@@ -35,6 +35,8 @@ FIELD_PREFIX = "x_"
 # A field that opens a link target is filled from its value passed through
 # `safe_url`, so a `javascript:` cell in the list never becomes a link.
 URL_PREFIX = "url_"
+# Slots whose values are links we build and sign ourselves.
+OWN_URL_SLOTS = frozenset({"unsubscribe_url", "preferences_url"})
 URL_ATTRIBUTE = re.compile(
     r"\b(?:href|src|action|formaction|background|poster)\s*=\s*[\"']?$", re.IGNORECASE
 )
@@ -338,8 +340,9 @@ def _render(env: jinja2.Environment, name: str, values: Mapping[str, Any]) -> st
 
 
 def prepare(rendered: str, markup: bool = False) -> Prepared:
-    """Cut rendered output at its slot markers. In markup, a field slot that
-    opens a link target is renamed to take its URL-checked value."""
+    """Cut rendered output at its slot markers. In markup, a slot that opens a
+    link target is renamed to take its URL-checked value: a field's through
+    `safe_url`, a name or address none at all (only our own links may)."""
     pieces = SLOT.split(rendered)
     parts, slots = pieces[0::2], pieces[1::2]
     if markup:
@@ -347,7 +350,7 @@ def prepare(rendered: str, markup: bool = False) -> Prepared:
         for index, (before, slot) in enumerate(zip(parts, slots, strict=False)):
             # A slot right after one that opened a link target continues it.
             in_url = bool(URL_ATTRIBUTE.search(before[-200:])) or (in_url and not before)
-            if in_url and slot.startswith(FIELD_PREFIX):
+            if in_url and slot not in OWN_URL_SLOTS:
                 slots[index] = URL_PREFIX + slot
     return Prepared(tuple(parts), tuple(slots))
 

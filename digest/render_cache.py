@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT = "digest-render-3"
+FORMAT = "digest-render-4"
 OUTPUT_SETTINGS = (
     "language",
     "base_url",

@@ -306,3 +306,32 @@ def test_a_test_copy_to_a_subscriber_is_what_that_subscriber_gets(
     assert "TECHNOLOGY" not in copies["edsger@example.org"]
     assert "Hello reader," in copies["editor@example.org"]
     assert "TECHNOLOGY" in copies["editor@example.org"]
+
+
+def test_a_name_or_address_opening_a_link_target_never_becomes_a_link(
+    project: Path, smtp_server: Server
+) -> None:
+    controller, handler = smtp_server
+    (project / "subscribers.csv").write_text(
+        'email,name,sections,status\nada@example.org,"javascript:alert(1)",,active\n',
+        encoding="utf-8",
+    )
+    overrides = project / "my-templates" / "partials"
+    overrides.mkdir(parents=True)
+    intro = (ROOT / "templates" / "partials" / "intro.mjml.j2").read_text(encoding="utf-8")
+    (overrides / "intro.mjml.j2").write_text(
+        intro.replace(
+            'Hello {{ slot("name") }},',
+            'Hello <a href="{{ slot("name") }}">{{ slot("name") }}</a>,',
+        ),
+        encoding="utf-8",
+    )
+    settings = settings_for(
+        project, DIGEST_TEMPLATES=str(project / "my-templates"), **smtp_env(controller)
+    )
+    job.send(settings)
+    (message,) = handler.parsed()
+    html = message.get_body(("html",)).get_content()
+    assert 'href="javascript' not in html
+    assert ">javascript:alert(1)</a>," in html  # still shown, as text
+    assert "/unsubscribe?token=" in html  # our own links are kept
