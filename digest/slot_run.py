@@ -92,20 +92,31 @@ def retry_deferred(
             return []
         edition = editions.from_json(json.loads(body), f"edition {edition_id}")
         log.info("edition %s: retrying its deferred deliveries", edition_id)
-        try:
-            sent = job.deliver_edition(
-                settings, db, job.SendResult(edition, resumed=True), stop, retry_only=True
-            )
-        except DigestError as e:
-            log.error("edition %s: retry stopped by an error: %s", edition_id, e)
-            return [SlotResult("", UNFINISHED, str(e), edition_id)]
-        counts = ", ".join(f"{n} {s}" for s, n in sorted(sent.report.counts.items()))
-        log.info("edition %s: retried deferred deliveries: %s", edition_id, counts or "none")
-        return [
-            SlotResult("", UNFINISHED if sent.stopped else store_slots.SENT, counts, edition_id)
-        ]
+        return _deliver(settings, db, edition, stop, retry_only=True)
     finally:
         db.close()
+
+
+def _deliver(
+    settings: Settings,
+    db: sqlite3.Connection,
+    edition: Edition,
+    stop: threading.Event | None,
+    retry_only: bool = False,
+) -> list[SlotResult]:
+    """Deliver what an edition still owes (only its deferred rows when
+    `retry_only`), log the outcome, and say how it ended."""
+    what = "retry" if retry_only else "send"
+    try:
+        sent = job.deliver_edition(
+            settings, db, job.SendResult(edition, resumed=True), stop, retry_only=retry_only
+        )
+    except DigestError as e:
+        log.error("edition %s: %s stopped by an error: %s", edition.id, what, e)
+        return [SlotResult("", UNFINISHED, str(e), edition.id)]
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(sent.report.counts.items()))
+    log.info("edition %s: %s: %s", edition.id, what, counts or "nothing left to deliver")
+    return [SlotResult("", UNFINISHED if sent.stopped else store_slots.SENT, counts, edition.id)]
 
 
 def _iso(moment: datetime) -> str:
@@ -123,16 +134,7 @@ def _resume_by_hand(settings: Settings, stop: threading.Event | None) -> list[Sl
         assert body is not None
         edition = editions.from_json(json.loads(body), f"edition {unfinished}")
         log.info("resuming edition %s, left unfinished by digest send", unfinished)
-        try:
-            sent = job.deliver_edition(settings, db, job.SendResult(edition, resumed=True), stop)
-        except DigestError as e:
-            log.error("edition %s: stopped by an error: %s", unfinished, e)
-            return [SlotResult("", UNFINISHED, str(e), unfinished)]
-        counts = ", ".join(f"{n} {s}" for s, n in sorted(sent.report.counts.items()))
-        log.info("edition %s: %s", unfinished, counts or "nothing left to deliver")
-        return [
-            SlotResult("", UNFINISHED if sent.stopped else store_slots.SENT, counts, unfinished)
-        ]
+        return _deliver(settings, db, edition, stop)
     finally:
         db.close()
 

@@ -10,7 +10,7 @@ import pytest
 
 from digest.config import Settings, load_settings
 from tests.feed_server import FeedServer
-from tests.smtp_server import PortZeroController, RecordingHandler
+from tests.smtp_server import PortZeroController, RecordingHandler, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -18,12 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[PortZeroController, RecordingHandler]]:
     handler = RecordingHandler()
-    controller = PortZeroController(handler, hostname="127.0.0.1", port=0)
-    controller.start()
-    try:
+    with serving(handler) as controller:
         yield controller, handler
-    finally:
-        controller.stop()
 
 
 @pytest.fixture

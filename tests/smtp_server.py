@@ -5,6 +5,8 @@ from __future__ import annotations
 import email
 import email.policy
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email.message import EmailMessage
 from typing import Any
 
@@ -18,6 +20,17 @@ class PortZeroController(Controller):
         assert self.server is not None
         self.port = self.server.sockets[0].getsockname()[1]
         super()._trigger_server()
+
+
+@contextmanager
+def serving(handler: Any, **kwargs: Any) -> Iterator[PortZeroController]:
+    """A real SMTP server on 127.0.0.1, on a port the kernel picks, for a block."""
+    controller = PortZeroController(handler, hostname="127.0.0.1", port=0, **kwargs)
+    controller.start()
+    try:
+        yield controller
+    finally:
+        controller.stop()
 
 
 class RecordingHandler:

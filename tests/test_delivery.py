@@ -17,7 +17,7 @@ from digest.delivery import Progress
 from digest.edition import load_edition, save_edition
 from digest.errors import DeliveryError
 from tests.conftest import settings_for
-from tests.smtp_server import PortZeroController, ScriptedHandler
+from tests.smtp_server import PortZeroController, ScriptedHandler, serving
 
 ACTIVE = {"ada@example.org", "grace@example.org", "edsger@example.org"}
 Server = tuple[PortZeroController, ScriptedHandler]
@@ -26,12 +26,8 @@ Server = tuple[PortZeroController, ScriptedHandler]
 @pytest.fixture(params=[False, True], ids=["plain", "pipelining"])
 def scripted(request: pytest.FixtureRequest) -> Iterator[Server]:
     handler = ScriptedHandler(pipelining=request.param)
-    controller = PortZeroController(handler, hostname="127.0.0.1", port=0)
-    controller.start()
-    try:
+    with serving(handler) as controller:
         yield controller, handler
-    finally:
-        controller.stop()
 
 
 def smtp(controller: PortZeroController, **extra: str) -> dict[str, str]:

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from digest import store, store_slots
-from tests.smtp_server import PortZeroController, RecordingHandler
+from tests.smtp_server import PortZeroController, RecordingHandler, serving
 
 SUBSCRIBERS = 12
 
@@ -58,13 +58,11 @@ class GatedHandler(RecordingHandler):
 @pytest.fixture
 def gated_smtp() -> Iterator[tuple[PortZeroController, GatedHandler]]:
     handler = GatedHandler(free=3)
-    controller = PortZeroController(handler, hostname="127.0.0.1", port=0)
-    controller.start()
-    try:
-        yield controller, handler
-    finally:
-        handler.gate.set()
-        controller.stop()
+    with serving(handler) as controller:
+        try:
+            yield controller, handler
+        finally:
+            handler.gate.set()  # let held messages go before the server stops
 
 
 def stop_with_messages_in_flight(
@@ -89,12 +87,8 @@ def stop_with_messages_in_flight(
 @pytest.fixture
 def slow_smtp() -> Iterator[tuple[PortZeroController, SlowHandler]]:
     handler = SlowHandler()
-    controller = PortZeroController(handler, hostname="127.0.0.1", port=0)
-    controller.start()
-    try:
+    with serving(handler) as controller:
         yield controller, handler
-    finally:
-        controller.stop()
 
 
 def environment(project: Path, **extra: str) -> dict[str, str]:
