@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.request import urlopen
 
-from digest import store
-from digest.config import SectionConfig, Settings
 from digest.sources import collect
 from digest.sources.feeds import parse_feed
+
+from digest import store
+from digest.config import SectionConfig, Settings
 
 PARAGRAPH = (
     "City engineers are uncovering streams that were buried under the streets a century"

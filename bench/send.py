@@ -113,9 +113,10 @@ def child_naive(folder: Path, env: dict[str, str], limit: int) -> dict[str, floa
     import smtplib
     from email.message import EmailMessage
 
+    from digest.subscribers import active_subscribers
+
     from digest import store
     from digest.render import compile_edition, personalize
-    from digest.subscribers import active_subscribers
 
     settings = settings_for(folder, **env)
     db = store.connect(settings.database)
@@ -150,8 +151,9 @@ def child_naive(folder: Path, env: dict[str, str], limit: int) -> dict[str, floa
 
 def collected_edition(settings: Any, db: Any) -> Any:
     """The same 12-article edition `digest send` would build."""
-    from digest import job
     from digest.sources import collect
+
+    from digest import job
 
     collect(settings, db)
     edition = job.build_from_store(settings, db, job.local_now(settings))
@@ -175,8 +177,9 @@ def child_dry(folder: Path) -> dict[str, float]:
 
 def child_dkim(folder: Path, rounds: int) -> dict[str, float]:
     """Cost of one DKIM signature on a real message, per algorithm."""
-    from digest import job, store
     from digest.mail import DkimKey, dkim_sign, render_message
+
+    from digest import job, store
 
     settings = settings_for(folder)
     db = store.connect(settings.database)

@@ -65,8 +65,9 @@ def pass_check(path: Path, _db: Path) -> dict[str, float]:
 
 
 def pass_effective(path: Path, db_path: Path) -> dict[str, float]:
-    from digest import store
     from digest.subscribers import RowError, effective
+
+    from digest import store
 
     db = store.connect(db_path)
     errors: list[RowError] = []
@@ -96,8 +97,6 @@ def peak_mb() -> float:
 
 def child(name: str, path: Path, db_path: Path) -> None:
     # Every pass imports the same modules first, so growth compares like with like.
-    import digest.store
-    import digest.subscribers  # noqa: F401
 
     before = peak_mb()
     started = time.perf_counter()

@@ -10,6 +10,15 @@ from __future__ import annotations
 class DigestError(Exception):
     """Base of every error digest raises on purpose."""
 
+    # The process's exit status when this error ends a command (README: Exit statuses).
+    exit_code = 1
+
+
+class NothingNew(DigestError):
+    """There is nothing to build or send; nothing was written."""
+
+    exit_code = 3
+
 
 class ConfigError(DigestError):
     """A setting is missing or invalid; the message names the setting."""
@@ -36,7 +45,11 @@ class DeliveryError(DigestError):
 
 
 class StoreError(DigestError):
-    """The SQLite database could not be opened or is in an unexpected state."""
+    """The database could not be opened or is in an unexpected state."""
+
+
+class LeaseHeld(StoreError):
+    """Another live process holds the runner lease."""
 
 
 class SummaryError(DigestError):

@@ -94,6 +94,10 @@ class Edition:
     number: int
     created: str
     sections: tuple[EditionSection, ...] = ()
+    # The email's subject line; an editor may change it in the edition file.
+    subject: str = ""
+    # A short editor's note shown above the table of contents; empty for none.
+    note: str = ""
 
     @property
     def article_ids(self) -> tuple[str, ...]:

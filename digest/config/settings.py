@@ -1,0 +1,291 @@
+"""The validated settings, and the groups each stage receives.
+
+`Settings` is what `load_settings` returns: flat, one field per setting, as
+users name them. Stages never see all of it: each takes its own group
+(`settings.look` for rendering, `settings.fetch` for collecting ...), so
+what shapes a stage's output is exactly the fields of its group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One source of a section and its options (a plain string means defaults)."""
+
+    url: str
+    name: str = ""
+    kind: str = "auto"
+    full_text: bool = False
+    max_age_days: int | None = None
+
+
+@dataclass(frozen=True)
+class SectionConfig:
+    """A digest section: its sources and how many articles it may hold.
+
+    `sources` holds each source's location; `options` the same sources with
+    their per-source options, when the config gave any.
+    """
+
+    key: str
+    title: str
+    sources: tuple[str, ...] = ()
+    limit: int = 5
+    options: tuple[SourceConfig, ...] = ()
+
+    @property
+    def source_configs(self) -> tuple[SourceConfig, ...]:
+        return self.options or tuple(SourceConfig(s) for s in self.sources)
+
+
+@dataclass(frozen=True)
+class Look:
+    """Everything that shapes the compiled email and web pages (render)."""
+
+    title: str = "The Digest"
+    language: str = "en"
+    base_url: str = "http://127.0.0.1:8089"
+    brand_color: str = "#1d3557"
+    accent_color: str = "#b3261e"
+    logo_url: str = ""
+    postal_address: str = ""
+    preheader: str = ""
+    footer_text: str = ""
+    templates: Path | None = None
+    # Where compiled emails are kept: not part of what shapes them.
+    render_cache: Path | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """How sources are read and what counts as new (collect)."""
+
+    user_agent: str = "digest/0.1 (newsletter digest builder)"
+    timeout: float = 20.0
+    max_bytes: int = 10_000_000
+    concurrency: int = 16
+    per_host: int = 4
+    max_age_days: int = 14
+    full_text_min_chars: int = 0
+    resend_edited: bool = False
+    failure_threshold: int = 3
+
+
+@dataclass(frozen=True)
+class Smtp:
+    """Where messages go: an SMTP server, or the Maildir when `host` is empty."""
+
+    host: str = ""
+    port: int = 0
+    user: str = ""
+    password: str = field(default="", repr=False)
+    security: str = "starttls"
+    timeout: float = 30.0
+    ca_file: Path | None = None
+    connections: int = 4
+    messages_per_connection: int = 1000
+    outbox: Path = Path("outbox")
+
+    @property
+    def effective_port(self) -> int:
+        """The port to dial: the explicit one, or the usual one for the mode."""
+        if self.port:
+            return self.port
+        return {"ssl": 465, "starttls": 587, "none": 25}[self.security]
+
+    @property
+    def description(self) -> str:
+        if self.host:
+            return f"SMTP {self.host}:{self.effective_port} ({self.security})"
+        return f"Maildir {self.outbox}"
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who the mail is from and how its links are made (message skeleton, tokens)."""
+
+    title: str = "The Digest"
+    from_addr: str = "Digest <digest@localhost>"
+    list_id: str = ""
+    base_url: str = "http://127.0.0.1:8089"
+    empty_note: bool = False
+
+
+@dataclass(frozen=True)
+class SummaryOptions:
+    """How long summaries are and, optionally, which LLM writes them."""
+
+    sentences: int = 2  # sentences per article summary
+    article_words: int = 80  # word budget per article summary; 0 means none
+    key_points: bool = True
+    edition_words: int = 0  # for all summaries of an edition together; 0 means none
+    # The LLM adapter is used only when both base URL and model are set.
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = field(default=None, repr=False)  # never printed
+    llm_timeout: float = 30.0
+    llm_cache_path: Path | None = None
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When slots are and how the runner behaves (schedule)."""
+
+    cron: str = "0 7 * * *"
+    timezone: str = "UTC"
+    catch_up_minutes: int = 120
+    min_articles: int = 1
+    lease_seconds: int = 60
+    lease_busy: str = "exit"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs to know, validated."""
+
+    title: str = "The Digest"
+    timezone: str = "UTC"
+    schedule: str = "0 7 * * *"
+    language: str = "en"
+    sections: tuple[SectionConfig, ...] = ()
+    smtp_host: str = ""
+    smtp_port: int = 0
+    smtp_user: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_security: str = "starttls"
+    smtp_timeout: float = 30.0
+    smtp_ca_file: Path | None = None
+    smtp_connections: int = 4
+    smtp_messages_per_connection: int = 1000
+    rate_per_second: float = 0.0
+    rate_per_hour: int = 0
+    max_attempts: int = 3
+    retry_delay: float = 5.0
+    dkim_selector: str = ""
+    dkim_domain: str = ""
+    dkim_key_file: Path | None = None
+    from_addr: str = "Digest <digest@localhost>"
+    subscribers: Path = Path("subscribers.example.csv")
+    database: Path = Path("digest.db")
+    outbox: Path = Path("outbox")
+    base_url: str = "http://127.0.0.1:8089"
+    secret_key: str = field(default="", repr=False)
+    list_id: str = ""
+    templates: Path | None = None
+    summary_sentences: int = 2
+    summary_words: int = 80
+    edition_words: int = 0
+    llm_base_url: str = ""
+    llm_model: str = ""
+    llm_api_key: str = field(default="", repr=False)
+    llm_timeout: float = 30.0
+    llm_cache: Path | None = None
+    brand_color: str = "#1d3557"
+    accent_color: str = "#b3261e"
+    logo_url: str = ""
+    postal_address: str = ""
+    preheader: str = ""
+    footer_text: str = ""
+    render_cache: Path | None = None
+    preview_port: int = 8026
+    catch_up_minutes: int = 120
+    min_articles: int = 1
+    lease_seconds: int = 60
+    lease_busy: str = "exit"
+    log_level: str = "info"
+    log_format: str = "text"
+    user_agent: str = "digest/0.1 (newsletter digest builder)"
+    fetch_timeout: float = 20.0
+    fetch_max_bytes: int = 10_000_000
+    fetch_concurrency: int = 16
+    fetch_per_host: int = 4
+    max_age_days: int = 14
+    full_text_min_chars: int = 0
+    resend_edited: bool = False
+    source_failure_threshold: int = 3
+    serve_host: str = "127.0.0.1"
+    serve_port: int = 8089
+    empty_note: bool = False
+    config_path: Path | None = None
+
+    @property
+    def look(self) -> Look:
+        return Look(
+            self.title,
+            self.language,
+            self.base_url,
+            self.brand_color,
+            self.accent_color,
+            self.logo_url,
+            self.postal_address,
+            self.preheader,
+            self.footer_text,
+            self.templates,
+            self.render_cache,
+        )
+
+    @property
+    def fetch(self) -> Fetch:
+        return Fetch(
+            self.user_agent,
+            self.fetch_timeout,
+            self.fetch_max_bytes,
+            self.fetch_concurrency,
+            self.fetch_per_host,
+            self.max_age_days,
+            self.full_text_min_chars,
+            self.resend_edited,
+            self.source_failure_threshold,
+        )
+
+    @property
+    def smtp(self) -> Smtp:
+        return Smtp(
+            self.smtp_host,
+            self.smtp_port,
+            self.smtp_user,
+            self.smtp_password,
+            self.smtp_security,
+            self.smtp_timeout,
+            self.smtp_ca_file,
+            self.smtp_connections,
+            self.smtp_messages_per_connection,
+            self.outbox,
+        )
+
+    @property
+    def sender(self) -> Sender:
+        return Sender(self.title, self.from_addr, self.list_id, self.base_url, self.empty_note)
+
+    @property
+    def summary(self) -> SummaryOptions:
+        """The summary settings; the LLM cache sits beside the database by default."""
+        return SummaryOptions(
+            sentences=self.summary_sentences,
+            article_words=self.summary_words,
+            edition_words=self.edition_words,
+            llm_base_url=self.llm_base_url or None,
+            llm_model=self.llm_model or None,
+            llm_api_key=self.llm_api_key or None,
+            llm_timeout=self.llm_timeout,
+            llm_cache_path=self.llm_cache or self.database.with_name("llm-cache.sqlite"),
+        )
+
+    @property
+    def schedule_group(self) -> Schedule:
+        return Schedule(
+            self.schedule,
+            self.timezone,
+            self.catch_up_minutes,
+            self.min_articles,
+            self.lease_seconds,
+            self.lease_busy,
+        )
+
+    @property
+    def effective_smtp_port(self) -> int:
+        return self.smtp.effective_port

@@ -1,0 +1,212 @@
+"""Messages: headers, the MIME skeleton and unsubscribe links.
+
+The skeleton is built and encoded once per edition; per subscriber only the
+recipient headers and the slots in each body part are encoded and joined.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.header import Header
+from email.quoprimime import body_encode
+from email.utils import format_datetime, formataddr, getaddresses
+from urllib.parse import quote
+
+from digest.config import Sender
+from digest.deliver import tokens
+from digest.errors import ConfigError
+from digest.render import CompiledEmail, Prepared, field_values
+
+CRLF = "\r\n"
+SOFT_BREAK = "=\r\n"
+CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+@dataclass(frozen=True)
+class EncodedPart:
+    """A body part's QP-encoded static pieces, with slot names between them."""
+
+    pieces: tuple[bytes, ...]
+    slots: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MessageSkeleton:
+    """Everything of a message that is the same for every subscriber."""
+
+    head: bytes
+    text: EncodedPart
+    html: EncodedPart
+    boundary: str
+    edition_id: str
+    sender: str
+    domain: str
+    list_id: str
+    secret: bytes
+
+
+def header_safe(value: str) -> str:
+    """No CR, LF or other control character from data may shape a header."""
+    return CONTROL.sub(" ", value).strip()
+
+
+def sender_address(from_addr: str) -> str:
+    pairs = getaddresses([header_safe(from_addr)])
+    if not pairs or "@" not in pairs[0][1]:
+        raise ConfigError(f"DIGEST_FROM {from_addr!r} has no address; use 'Name <you@example.org>'")
+    return pairs[0][1]
+
+
+def _encode_part(prepared: Prepared) -> EncodedPart:
+    return EncodedPart(tuple(_qp(piece) for piece in prepared.parts), prepared.slots)
+
+
+def build_skeleton(compiled: CompiledEmail, sender: Sender, secret: bytes) -> MessageSkeleton:
+    """Encode headers and bodies once per edition (and section variant)."""
+    address = sender_address(sender.from_addr)
+    domain = address.rsplit("@", 1)[1]
+    list_id = tokens.list_id(sender.title, address, sender.list_id)
+    boundary = "=_digest_" + hashlib.sha256(compiled.edition_id.encode()).hexdigest()[:24]
+    name, _ = getaddresses([header_safe(sender.from_addr)])[0]
+    head_lines = [
+        f"From: {formataddr((name, address), charset='utf-8')}",
+        f"Subject: {Header(header_safe(compiled.subject), 'utf-8', maxlinelen=76).encode()}",
+        f"List-Id: {Header(header_safe(sender.title), 'utf-8').encode()} <{list_id}>",
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+        "MIME-Version: 1.0",
+        f'Content-Type: multipart/alternative; boundary="{boundary}"',
+    ]
+    return MessageSkeleton(
+        head=(CRLF.join(head_lines) + CRLF).encode("ascii"),
+        text=_encode_part(compiled.text),
+        html=_encode_part(compiled.html),
+        boundary=boundary,
+        edition_id=compiled.edition_id,
+        sender=address,
+        domain=domain,
+        list_id=list_id,
+        secret=secret,
+    )
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "digest"
+
+
+def message_id(secret: bytes, edition_id: str, domain: str, email: str) -> str:
+    """Stable per (edition, subscriber), so a repeated message is recognisable."""
+    digest = hmac.new(secret, f"{edition_id}\n{email.lower()}".encode(), hashlib.sha256)
+    return f"<{_slug(edition_id)}.{digest.hexdigest()[:24]}@{domain}>"
+
+
+def message_date(clock: float | None = None) -> str:
+    """The Date header: the moment the message is handed over (RFC 5322 3.6.1)."""
+    moment = datetime.fromtimestamp(time.time() if clock is None else clock, UTC)
+    return format_datetime(moment)
+
+
+def one_off_message_id(skeleton: MessageSkeleton) -> str:
+    """A test copy's own Message-ID. Were it the subscriber's, a mail client
+    that drops a repeated Message-ID (Gmail does) would hide the real edition."""
+    return f"<test.{secrets.token_hex(12)}@{skeleton.domain}>"
+
+
+def unsubscribe_token(secret: bytes, list_id: str, email: str) -> str:
+    """`address.signature`; digest/tokens.py signs and `digest serve` verifies."""
+    return tokens.sign(secret, list_id, email)
+
+
+def _qp(value: str) -> bytes:
+    """Quoted-printable UTF-8 ending in a soft break, so pieces can be joined."""
+    # body_encode treats each char as one octet: hand it the UTF-8 bytes as latin-1.
+    octets = value.encode("utf-8").decode("latin-1")
+    return (body_encode(octets, maxlinelen=76, eol=CRLF) + SOFT_BREAK).encode("ascii")
+
+
+def _fill(part: EncodedPart, values: dict[str, str], escape: bool) -> list[bytes]:
+    out = [part.pieces[0]]
+    for slot, piece in zip(part.slots, part.pieces[1:], strict=True):
+        value = values.get(slot, "")
+        out.append(_qp(_html_escape(value) if escape else value))
+        out.append(piece)
+    return out
+
+
+def _html_escape(value: str) -> str:
+    return (
+        value.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("'", "&#x27;")
+    )
+
+
+def personal_values(
+    skeleton: MessageSkeleton,
+    base_url: str,
+    email: str,
+    name: str,
+    extra: Iterable[tuple[str, str]] = (),
+) -> dict[str, str]:
+    token = unsubscribe_token(skeleton.secret, skeleton.list_id, email)
+    base = base_url.rstrip("/")
+    fields = {slot: header_safe(value) for slot, value in field_values(extra).items()}
+    return {
+        **fields,
+        "name": header_safe(name) or "reader",
+        "email": email,
+        "token": token,
+        "unsubscribe_url": f"{base}/unsubscribe?token={token}",
+        "preferences_url": f"{base}/preferences?token={token}",
+    }
+
+
+def render_message(
+    skeleton: MessageSkeleton,
+    base_url: str,
+    email: str,
+    name: str,
+    mid: str,
+    extra: Iterable[tuple[str, str]] = (),
+    date: str = "",
+) -> bytes:
+    """The whole message for one subscriber: the per-subscriber work.
+
+    `mid` is the Message-ID the ledger holds for this row; `extra` are the
+    subscriber's further CSV columns, for `field()` slots; `date` the Date
+    header (now, when empty).
+    """
+    values = personal_values(skeleton, base_url, email, name, extra)
+    mailto = (
+        f"mailto:unsubscribe@{skeleton.domain}?subject={quote('unsubscribe ' + values['token'])}"
+    )
+    unsubscribe = f"<{values['unsubscribe_url']}>,{CRLF} <{mailto}>"
+    recipient = formataddr((header_safe(name), header_safe(email)), charset="utf-8")
+    personal = (
+        f"To: {recipient}{CRLF}Date: {date or message_date()}{CRLF}"
+        f"Message-ID: {header_safe(mid)}{CRLF}"
+        f"List-Unsubscribe: {unsubscribe}{CRLF}{CRLF}"
+    ).encode("ascii")
+    b = skeleton.boundary.encode()
+    text_head = (
+        b"--" + b + b"\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    )
+    html_head = (
+        b"\r\n--" + b + b"\r\nContent-Type: text/html; charset=utf-8\r\n"
+        b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    )
+    chunks = [skeleton.head, personal, text_head]
+    chunks += _fill(skeleton.text, values, escape=False)
+    chunks.append(html_head)
+    chunks += _fill(skeleton.html, values, escape=True)
+    chunks.append(b"\r\n--" + b + b"--\r\n")
+    return b"".join(chunks)

@@ -1,0 +1,31 @@
+"""How hard a send tries, from the settings: attempts, back-off, rate limits
+(counting what earlier runs sent this hour) and the DKIM key, read and tried
+once, up front, so a bad key stops the send before the first message.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from digest.config import Settings
+from digest.deliver.dkim import dkim_sign, load_dkim_key
+from digest.deliver.message import sender_address
+from digest.deliver.pacing import Limits
+from digest.deliver.send import Policy
+from digest.store import ledger
+from digest.store.db import Database
+
+
+def policy_from(settings: Settings, db: Database) -> Policy:
+    """Delivery policy from settings; the DKIM key is read and tried once, up front."""
+    sent = 0
+    if settings.rate_per_hour:
+        hour_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="seconds")
+        sent = ledger.sent_since(db, hour_ago)
+    key = None
+    if settings.dkim_key_file is not None:
+        domain = settings.dkim_domain or sender_address(settings.from_addr).rsplit("@", 1)[1]
+        key = load_dkim_key(settings.dkim_key_file, settings.dkim_selector, domain)
+        dkim_sign(b"From: check@" + domain.encode() + b"\r\n\r\ncheck\r\n", key)
+    limits = Limits(settings.rate_per_second, settings.rate_per_hour, sent, settings.retry_delay)
+    return Policy(settings.max_attempts, settings.retry_delay, limits, key)

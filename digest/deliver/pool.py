@@ -1,0 +1,123 @@
+"""The connection pool: worker threads, each with its own channel, taking
+rendered messages from one queue and putting the server's answers on another.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+
+from digest.deliver.message import MessageSkeleton
+from digest.deliver.pacing import Pacer
+from digest.deliver.transports import Channel, Outcome, Transport
+from digest.errors import DeliveryError, DigestError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One ledger row on its way: who, which message variant, which try."""
+
+    email: str  # the ledger key (lower case)
+    address: str  # as written in the list
+    name: str
+    skeleton: MessageSkeleton
+    message_id: str
+    attempt: int = 1
+    extra: tuple[tuple[str, str], ...] = ()  # further CSV columns, for field() slots
+
+
+@dataclass(frozen=True)
+class Result:
+    """An answer for a job; neither outcome nor error means it was never tried."""
+
+    job: Job
+    outcome: Outcome | None = None
+    error: DigestError | None = None
+
+
+class Pool:
+    """`transport.connections` workers; `halt` makes them hand back untried jobs."""
+
+    def __init__(
+        self, transport: Transport, pacer: Pacer, stop: threading.Event | None = None
+    ) -> None:
+        self.transport = transport
+        self.pacer = pacer
+        self.halt = pacer.stop
+        # The caller's stop (a signal), seen by each worker before its next
+        # message: queued messages stay untried even while the send loop waits.
+        self.stop = stop or threading.Event()
+        self.jobs: queue.Queue[tuple[Job, bytes] | None] = queue.Queue()
+        self.results: queue.Queue[Result] = queue.Queue()
+        self.in_flight = 0
+        self.threads = [
+            threading.Thread(target=self._work, name=f"digest-smtp-{n}", daemon=True)
+            for n in range(max(1, transport.connections))
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def submit(self, job: Job, message: bytes) -> None:
+        self.in_flight += 1
+        self.jobs.put((job, message))
+
+    def next_result(self, timeout: float | None) -> Result | None:
+        try:
+            result = self.results.get(timeout=timeout) if timeout else self.results.get_nowait()
+        except queue.Empty:
+            return None
+        self.in_flight -= 1
+        return result
+
+    def close(self) -> None:
+        for _ in self.threads:
+            self.jobs.put(None)
+        for thread in self.threads:
+            thread.join()
+
+    def _work(self) -> None:
+        channel: Channel | None = None
+        try:
+            while (item := self.jobs.get()) is not None:
+                job, message = item
+                if not self.halt.is_set():
+                    self.pacer.wait()
+                if self.halt.is_set() or self.stop.is_set():
+                    self.results.put(Result(job))
+                    continue
+                try:
+                    channel = channel or self.transport.open()
+                    result = Result(job, channel.send(job.skeleton.sender, job.address, message))
+                except DigestError as e:
+                    self.halt.set()
+                    result = Result(job, error=e)
+                except Exception as e:  # a bug in one worker must not hang the send
+                    self.halt.set()
+                    result = Result(job, error=_unexpected(job, e))
+                self._pace(result.outcome)
+                self.results.put(result)
+        finally:
+            if channel is not None:
+                channel.close()
+
+    def _pace(self, outcome: Outcome | None) -> None:
+        if outcome is None:
+            return
+        if outcome.throttled:
+            self.pacer.throttle()
+        else:
+            self.pacer.relax()
+
+
+def _unexpected(job: Job, error: Exception) -> DeliveryError:
+    # Only the type: an exception's repr may hold its arguments, and those
+    # may be a credential (smtplib once put the password in one).
+    log.debug("unexpected error sending to %s", job.address, exc_info=True)
+    return DeliveryError(
+        f"sending to {job.address} failed unexpectedly ({type(error).__name__}); the rest "
+        "stays pending. Please report it, with the traceback `digest -v send` logs"
+    )

@@ -1,0 +1,104 @@
+"""Delivering one edition, start to end: the fan-out to the ledger when it
+has not happened yet, the send loop over the rows still to try, and the
+edition's state afterwards. Whatever stops it leaves the edition to resume.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from digest.config import Settings
+from digest.deliver.audience import Audience, Variants, copies
+from digest.deliver.fanout import FanOut, fan_out
+from digest.deliver.message import sender_address
+from digest.deliver.policy import policy_from
+from digest.deliver.send import DeliveryReport, ProgressFn, deliver
+from digest.deliver.subscribers import RowError, unique_subscribers
+from digest.deliver.transports import make_transport
+from digest.edition import FULL
+from digest.edition.lifecycle import finish_if_done
+from digest.model import Edition, Subscriber
+from digest.store import editions, ledger, meta
+from digest.store.db import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Delivered:
+    """What delivering an edition did, for the caller to report."""
+
+    destination: str = ""
+    html_bytes: int = 0
+    fan_out: FanOut | None = None
+    report: DeliveryReport = field(default_factory=DeliveryReport)
+    row_errors: list[RowError] = field(default_factory=list)
+    done: bool = False  # every recipient has a final ledger row
+
+
+def audience_for(settings: Settings, edition: Edition) -> Audience:
+    return Audience(edition, frozenset(s.key for s in settings.sections), settings.empty_note)
+
+
+def variants_for(settings: Settings, db: Database, edition: Edition) -> Variants:
+    secret = meta.signing_key(db, settings.secret_key)
+    return Variants(edition, settings.look, settings.sender, secret)
+
+
+def listed(path: Path, errors: list[RowError]) -> Iterator[Subscriber]:
+    """Every valid row of the list (any status); bad rows are appended to `errors`."""
+    for item in unique_subscribers(path):
+        if isinstance(item, RowError):
+            errors.append(item)
+        else:
+            yield item
+
+
+def deliver_edition(
+    settings: Settings,
+    db: Database,
+    edition: Edition,
+    stop: threading.Event | None = None,
+    progress: ProgressFn | None = None,
+    statuses: tuple[str, ...] = (ledger.PENDING, ledger.DEFERRED),
+    tried_before: str | None = None,
+) -> Delivered:
+    """Fan out (if the edition is still `built`), then send every row in
+    `statuses`; the edition is `sent` once no row is left to try."""
+    warn_if_links_unreachable(settings)
+    variants = variants_for(settings, db, edition)
+    transport = make_transport(settings.smtp)
+    result = Delivered(transport.description, variants.compile(FULL).html_bytes)
+    row = editions.get(db, edition.id)
+    if row is not None and row.state == editions.BUILT:
+        domain = sender_address(settings.from_addr).rsplit("@", 1)[1]
+        chosen = copies(
+            audience_for(settings, edition), db, listed(settings.subscribers, result.row_errors)
+        )
+        result.fan_out = fan_out(db, edition.id, chosen, variants.secret, domain)
+        editions.set_state(db, edition.id, editions.SENDING)
+    policy = replace(policy_from(settings, db), statuses=statuses, tried_before=tried_before)
+    result.report = deliver(
+        edition.id, variants, transport, db, settings.base_url, policy, stop, progress
+    )
+    result.done = finish_if_done(db, edition.id)
+    return result
+
+
+def warn_if_links_unreachable(settings: Settings) -> None:
+    """Mail that leaves the machine needs unsubscribe links its readers can
+    open: mailbox providers honour one-click unsubscribe only over https."""
+    host = (urlsplit(settings.base_url).hostname or "").lower()
+    local = host in ("localhost", "::1") or host.startswith("127.")
+    if settings.smtp_host and (local or not settings.base_url.startswith("https://")):
+        log.warning(
+            "DIGEST_BASE_URL is %s: the unsubscribe, preferences and view-in-browser links"
+            " in these messages %s; set it to the public https address of digest serve",
+            settings.base_url,
+            "point at this machine" if local else "are not https, so one-click is ignored",
+        )

@@ -1,0 +1,73 @@
+"""What the database knows about subscribers, and always wins over the CSV:
+suppressions (unsubscribes and bounces) and the sections chosen on the
+preferences page. Look-ups are by batch: one query per 500 addresses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from digest.store.db import Database, chunks, marks, now
+
+UPSERT_SUPPRESSION = (
+    "INSERT INTO suppressions (email, reason, created_at) VALUES (?, ?, ?)"
+    " ON CONFLICT (email) DO UPDATE SET reason = excluded.reason,"
+    " created_at = excluded.created_at"
+)
+
+
+def suppress(db: Database, email: str, reason: str) -> None:
+    db.execute(UPSERT_SUPPRESSION, (email.lower(), reason, now()))
+
+
+def unsuppress(db: Database, email: str, reason_prefix: str) -> bool:
+    """Lift a suppression whose reason starts with reason_prefix; True if one was."""
+    cursor = db.execute(
+        "DELETE FROM suppressions WHERE email = ? AND substr(reason, 1, ?) = ?",
+        (email.lower(), len(reason_prefix), reason_prefix),
+    )
+    return int(cursor.rowcount) > 0
+
+
+def count_suppressed(db: Database) -> int:
+    return int(db.scalar("SELECT COUNT(*) FROM suppressions"))
+
+
+def suppressed_among(db: Database, emails: Sequence[str]) -> dict[str, str]:
+    """The suppression reason of each of these (lower-case) addresses that has one."""
+    found: dict[str, str] = {}
+    for chunk in chunks(list(emails)):
+        rows = db.all(
+            f"SELECT email, reason FROM suppressions WHERE email IN ({marks(len(chunk))})", chunk
+        )
+        found.update({str(r["email"]): str(r["reason"]) for r in rows})
+    return found
+
+
+def set_preferences(db: Database, email: str, sections: Iterable[str]) -> None:
+    """Sections are stored ';'-joined, empty meaning every section, like the CSV column."""
+    db.execute(
+        "INSERT INTO preferences (email, sections, updated_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (email) DO UPDATE SET sections = excluded.sections,"
+        " updated_at = excluded.updated_at",
+        (email.lower(), ";".join(sorted(set(sections))), now()),
+    )
+
+
+def preferences_among(db: Database, emails: Sequence[str]) -> dict[str, frozenset[str]]:
+    """The sections chosen on the web by each of these addresses that chose."""
+    found: dict[str, frozenset[str]] = {}
+    for chunk in chunks(list(emails)):
+        rows = db.all(
+            f"SELECT email, sections FROM preferences WHERE email IN ({marks(len(chunk))})",
+            chunk,
+        )
+        for r in rows:
+            found[str(r["email"])] = frozenset(s for s in str(r["sections"]).split(";") if s)
+    return found
+
+
+def state_of(db: Database, email: str) -> tuple[str | None, frozenset[str] | None]:
+    """(suppression reason or None, preferred sections or None) for one address."""
+    key = email.lower()
+    return suppressed_among(db, [key]).get(key), preferences_among(db, [key]).get(key)

@@ -1,0 +1,288 @@
+"""The delivery ledger: one row per (edition, subscriber), written for every
+recipient before the first message goes out and updated with the server's
+answer. Every statement that touches the ledger lives here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from digest.store.db import Database, Row, marks, now
+
+PENDING, SENDING, SENT, DEFERRED = "pending", "sending", "sent", "deferred"
+BOUNCED, FAILED, SUPPRESSED, CANCELLED = "bounced", "failed", "suppressed", "cancelled"
+# Final for the edition: nothing more will be tried for that row.
+FINAL_STATES = (SENT, BOUNCED, FAILED, SUPPRESSED, CANCELLED)
+OPEN_STATES = (PENDING, SENDING, DEFERRED)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A recipient as the fan-out writes them: everything their copy needs."""
+
+    email: str  # the key: the address in lower case
+    address: str  # as written in the list
+    name: str
+    fields: tuple[tuple[str, str], ...]
+    variant: str
+    message_id: str
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A ledger row on its way to the server."""
+
+    email: str
+    address: str
+    name: str
+    fields: tuple[tuple[str, str], ...]
+    variant: str
+    message_id: str
+    line: int
+    attempts: int
+    status: str
+
+
+def add(db: Database, edition_id: str, entries: Sequence[Entry]) -> None:
+    """Write pending rows; a row already there keeps its state and Message-ID,
+    and takes the newer copy details only while nothing final is recorded."""
+    stamp = now()
+    db.executemany(
+        "INSERT INTO deliveries (edition_id, email, status, message_id, updated_at, created_at,"
+        " address, name, fields, variant, line) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (edition_id, email) DO UPDATE SET address = excluded.address,"
+        " name = excluded.name, fields = excluded.fields, variant = excluded.variant,"
+        " line = excluded.line WHERE deliveries.status IN ('pending', 'deferred')",
+        [
+            (
+                edition_id,
+                e.email,
+                PENDING,
+                e.message_id,
+                stamp,
+                stamp,
+                e.address,
+                e.name,
+                json.dumps(e.fields, ensure_ascii=False) if e.fields else "",
+                e.variant,
+                e.line,
+            )
+            for e in entries
+        ],
+    )
+
+
+def _delivery(r: Row) -> Delivery:
+    fields = r["fields"]
+    return Delivery(
+        str(r["email"]),
+        str(r["address"] or r["email"]),
+        str(r["name"]),
+        tuple((str(k), str(v)) for k, v in json.loads(fields)) if fields else (),
+        str(r["variant"]),
+        str(r["message_id"]),
+        int(r["line"]),
+        int(r["attempts"]),
+        str(r["status"]),
+    )
+
+
+def rows_to_try(
+    db: Database,
+    edition_id: str,
+    statuses: Sequence[str],
+    after: str = "",
+    limit: int = 500,
+    tried_before: str | None = None,
+) -> list[Delivery]:
+    """The next rows in `statuses`, in address order after `after` (keyset
+    paging: each batch costs the same however long the ledger is)."""
+    clause = "" if tried_before is None else " AND updated_at <= ?"
+    rows = db.all(
+        "SELECT email, address, name, fields, variant, message_id, line, attempts, status"
+        f" FROM deliveries WHERE edition_id = ? AND status IN ({marks(len(statuses))})"
+        f" AND email > ?{clause} ORDER BY email LIMIT ?",
+        (
+            edition_id,
+            *statuses,
+            after,
+            *(() if tried_before is None else (tried_before,)),
+            limit,
+        ),
+    )
+    return [_delivery(r) for r in rows]
+
+
+def set_status(db: Database, edition_id: str, emails: Iterable[str], status: str) -> None:
+    """Before a group goes to the pool (`sending`: what a crash may leave in
+    flight), or back to `pending` when it was never tried."""
+    stamp = now()
+    with db.transaction():
+        db.executemany(
+            "UPDATE deliveries SET status = ?, updated_at = ? WHERE edition_id = ? AND email = ?",
+            [(status, stamp, edition_id, email) for email in emails],
+        )
+
+
+def record_results(
+    db: Database,
+    edition_id: str,
+    results: Iterable[tuple[str, str, str]],
+    suppress: Iterable[tuple[str, str]],
+) -> None:
+    """(email, status, reply) answers for a group, and the addresses they
+    suppress, in one commit."""
+    stamp = now()
+    with db.transaction():
+        db.executemany(
+            "UPDATE deliveries SET status = ?, last_reply = ?, updated_at = ?,"
+            " attempts = attempts + 1 WHERE edition_id = ? AND email = ?",
+            [(status, reply, stamp, edition_id, email) for email, status, reply in results],
+        )
+        db.executemany(
+            "INSERT INTO suppressions (email, reason, created_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (email) DO UPDATE SET reason = excluded.reason,"
+            " created_at = excluded.created_at",
+            [(email.lower(), reason, stamp) for email, reason in suppress],
+        )
+
+
+def mark_final(db: Database, edition_id: str, rows: Iterable[tuple[str, str]], status: str) -> None:
+    """Rows settled without a message: (email, reason) each, e.g. suppressed
+    since the fan-out."""
+    stamp = now()
+    with db.transaction():
+        db.executemany(
+            "UPDATE deliveries SET status = ?, last_reply = ?, updated_at = ?"
+            " WHERE edition_id = ? AND email = ?",
+            [(status, reason, stamp, edition_id, email) for email, reason in rows],
+        )
+
+
+def reset_sending(db: Database, edition_id: str) -> int:
+    """Rows a killed run left in flight go back to pending (same Message-ID)."""
+    cursor = db.execute(
+        "UPDATE deliveries SET status = ? WHERE edition_id = ? AND status = ?",
+        (PENDING, edition_id, SENDING),
+    )
+    return int(cursor.rowcount)
+
+
+def count_in(db: Database, edition_id: str, statuses: Sequence[str]) -> int:
+    return int(
+        db.scalar(
+            "SELECT COUNT(*) FROM deliveries WHERE edition_id = ?"
+            f" AND status IN ({marks(len(statuses))})",
+            (edition_id, *statuses),
+        )
+    )
+
+
+def count_open_suppressed(db: Database, edition_id: str) -> int:
+    """Rows still to try whose address has been suppressed since the fan-out."""
+    return int(
+        db.scalar(
+            "SELECT COUNT(*) FROM deliveries d JOIN suppressions s ON s.email = d.email"
+            f" WHERE d.edition_id = ? AND d.status IN ({marks(len(OPEN_STATES))})",
+            (edition_id, *OPEN_STATES),
+        )
+    )
+
+
+def counts(db: Database, edition_id: str) -> dict[str, int]:
+    rows = db.all(
+        "SELECT status, COUNT(*) AS n FROM deliveries WHERE edition_id = ? GROUP BY status",
+        (edition_id,),
+    )
+    return {str(row["status"]): int(row["n"]) for row in rows}
+
+
+def status_of(db: Database, edition_id: str, email: str) -> str | None:
+    row = db.one(
+        "SELECT status FROM deliveries WHERE edition_id = ? AND email = ?",
+        (edition_id, email.lower()),
+    )
+    return None if row is None else str(row["status"])
+
+
+def cancel_open(db: Database, edition_id: str) -> int:
+    """Every row not yet final is cancelled: nothing more is tried for it."""
+    cursor = db.execute(
+        f"UPDATE deliveries SET status = ?, updated_at = ? WHERE edition_id = ?"
+        f" AND status IN ({marks(len(OPEN_STATES))})",
+        (CANCELLED, now(), edition_id, *OPEN_STATES),
+    )
+    return int(cursor.rowcount)
+
+
+def sent_variants(db: Database, edition_id: str) -> set[str]:
+    """The copies (variant keys) at least one subscriber received."""
+    rows = db.all(
+        "SELECT DISTINCT variant FROM deliveries WHERE edition_id = ? AND status = ?",
+        (edition_id, SENT),
+    )
+    return {str(row["variant"]) for row in rows}
+
+
+def retry_edition(db: Database) -> str | None:
+    """The newest live edition with deferred or failed rows, for --retry-failed."""
+    row = db.one(
+        "SELECT e.id FROM editions e WHERE e.state IN ('sending', 'sent') AND EXISTS"
+        " (SELECT 1 FROM deliveries d WHERE d.edition_id = e.id AND d.status IN (?, ?))"
+        " ORDER BY e.number DESC LIMIT 1",
+        (DEFERRED, FAILED),
+    )
+    return None if row is None else str(row["id"])
+
+
+def deferred_edition(db: Database, waited_since: str, made_since: str) -> str | None:
+    """The newest edition made since `made_since` with a deferred row last
+    tried before `waited_since` (ISO UTC times): due another round."""
+    row = db.one(
+        "SELECT e.id FROM editions e WHERE e.state = 'sending' AND e.created_at >= ? AND EXISTS"
+        " (SELECT 1 FROM deliveries d WHERE d.edition_id = e.id AND d.status = ?"
+        " AND d.updated_at <= ?) ORDER BY e.number DESC LIMIT 1",
+        (made_since, DEFERRED, waited_since),
+    )
+    return None if row is None else str(row["id"])
+
+
+def expire_deferred(db: Database, made_before: str) -> list[str]:
+    """Deferred rows of editions made before `made_before` have had their
+    retries: they fail, keeping the server's last reply. Returns the editions."""
+    rows = db.all(
+        "SELECT DISTINCT d.edition_id FROM deliveries d JOIN editions e ON e.id = d.edition_id"
+        " WHERE d.status = ? AND e.created_at < ?",
+        (DEFERRED, made_before),
+    )
+    found = [str(r["edition_id"]) for r in rows]
+    for edition_id in found:
+        db.execute(
+            "UPDATE deliveries SET status = ?, last_reply = 'gave up retrying: ' || last_reply,"
+            " updated_at = ? WHERE edition_id = ? AND status = ?",
+            (FAILED, now(), edition_id, DEFERRED),
+        )
+    return found
+
+
+def latest_problems(db: Database, edition_id: str, limit: int = 5) -> list[dict[str, str]]:
+    """The newest deferred, bounced or failed rows with the server's last reply."""
+    rows = db.all(
+        "SELECT email, status, last_reply, updated_at FROM deliveries WHERE edition_id = ?"
+        " AND status IN (?, ?, ?) ORDER BY updated_at DESC, email LIMIT ?",
+        (edition_id, DEFERRED, BOUNCED, FAILED, limit),
+    )
+    keys = ("email", "status", "last_reply", "updated_at")
+    return [{k: str(row[k]) for k in keys} for row in rows]
+
+
+def sent_since(db: Database, since: str) -> int:
+    """Messages accepted since an ISO time, across editions (for the hourly limit)."""
+    return int(
+        db.scalar(
+            "SELECT COUNT(*) FROM deliveries WHERE status = ? AND updated_at >= ?", (SENT, since)
+        )
+    )

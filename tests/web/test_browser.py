@@ -1,0 +1,68 @@
+"""The confirmation and archive pages in a real headless Chromium, at phone
+width: readable, nothing wider than the screen, and the button works."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.browser import chromium, set_viewport
+from tests.web.test_app import Server, Site, start, token
+
+PHONE = 375
+
+
+@pytest.fixture
+def site(project: Path, smtp_server: Server) -> Iterator[Site]:
+    running = start(project, smtp_server)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def fits(driver: object) -> bool:
+    width = driver.execute_script(  # type: ignore[attr-defined]
+        "return document.documentElement.scrollWidth - window.innerWidth"
+    )
+    return int(width) <= 0
+
+
+def test_confirmation_page_on_a_phone_unsubscribes_with_its_button(site: Site) -> None:
+    with chromium() as driver:
+        set_viewport(driver, PHONE, 740)
+        driver.get(f"{site.url}/unsubscribe?token={token('grace@example.org')}")
+        assert "Unsubscribe" in driver.title
+        assert "grace@example.org" in driver.find_element(By.TAG_NAME, "main").text
+        assert fits(driver)
+        assert site.reason("grace@example.org") is None  # the page alone changes nothing
+        button = driver.find_element(By.ID, "unsubscribe")
+        assert button.is_displayed()
+        assert button.size["height"] >= 44  # a comfortable touch target
+        assert button.size["width"] <= PHONE
+        button.click()
+        WebDriverWait(driver, 10).until(lambda d: "You are unsubscribed" in d.page_source)
+        assert fits(driver)
+    assert site.reason("grace@example.org") == "unsubscribed: web page"
+
+
+def test_archive_pages_render_on_a_phone(site: Site, project: Path) -> None:
+    result = site.send()
+    assert result.edition is not None
+    with chromium() as driver:
+        set_viewport(driver, PHONE, 740)
+        driver.get(f"{site.url}/archive")
+        link = driver.find_element(By.LINK_TEXT, "The Sample Digest #1")
+        assert fits(driver)
+        link.click()
+        WebDriverWait(driver, 10).until(lambda d: "/archive/" in d.current_url)
+        body = driver.find_element(By.TAG_NAME, "body").text
+        assert "Solid-State Batteries Leave the Lab for the Factory Floor" in body
+        assert "You are reading the web version" in body
+        assert "@example.org" not in body
+        assert fits(driver)
+        assert driver.find_elements(By.TAG_NAME, "script") == []
