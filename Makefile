@@ -22,6 +22,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check digest tests bench
 	$(BIN)/ruff format --check digest tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff format digest tests bench

@@ -26,10 +26,9 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.request import urlopen
 
-from digest.sources import collect
-from digest.sources.feeds import parse_feed
-
 from digest import store
+from digest.collect import collect
+from digest.collect.feeds import parse_feed
 from digest.config import SectionConfig, Settings
 
 PARAGRAPH = (
@@ -142,10 +141,10 @@ def one_round(feeds: dict[str, bytes], base: str, folder: Path, number: int) -> 
     )
     db = store.connect(settings.database)
     start, cpu = time.perf_counter(), time.process_time()
-    first = collect(settings, db)
+    first = collect(settings.fetch, settings.sections, db)
     first_time, first_cpu = time.perf_counter() - start, time.process_time() - cpu
     start = time.perf_counter()
-    second = collect(settings, db)
+    second = collect(settings.fetch, settings.sections, db)
     second_time = time.perf_counter() - start
     db.close()
     assert parsed == entries and len(first.articles) == entries, first.problems[:3]

@@ -11,10 +11,11 @@ import argparse
 import statistics
 import time
 
-from digest import render_cache
 from digest.config import Settings
 from digest.model import Edition, EditionArticle, EditionSection, KeyPoint
-from digest.render import compile_edition, compile_uncached, personalize
+from digest.render import cache as render_cache
+from digest.render import compile_edition, personalize
+from digest.render.compile import compile_uncached
 
 
 def twelve_articles() -> Edition:
@@ -47,20 +48,20 @@ def main() -> None:
     parser.add_argument("--compiles", type=int, default=10)
     parser.add_argument("--subscribers", type=int, default=20000)
     args = parser.parse_args()
-    settings, edition = Settings(base_url="https://digest.example.org"), twelve_articles()
+    look, edition = Settings(base_url="https://digest.example.org").look, twelve_articles()
 
-    compile_uncached(edition, settings)  # warm up imports and Jinja's template cache
+    compile_uncached(edition, look)  # warm up imports and Jinja's template cache
     compile_times = []
     for _ in range(args.compiles):
         start = time.perf_counter()
-        compiled = compile_uncached(edition, settings)
+        compiled = compile_uncached(edition, look)
         compile_times.append(time.perf_counter() - start)
     compile_s = statistics.median(compile_times)
 
     render_cache.clear()
-    compile_edition(edition, settings)
+    compile_edition(edition, look)
     start = time.perf_counter()
-    compile_edition(edition, settings)
+    compile_edition(edition, look)
     cached_s = time.perf_counter() - start
 
     start = time.perf_counter()

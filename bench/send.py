@@ -1,13 +1,20 @@
 """Send benchmark: digest's pool against a naive loop, every figure in one run.
 
     .venv/bin/python bench/send.py [--messages 20000] [--naive 3000]
-        [--tls-messages 5000] [--dry-rows 1000000] [--smtp-sink PATH]
+        [--tls-messages 5000] [--dry-rows 1000000] [--fanout-rows 1000000]
+        [--smtp-sink PATH]
 
 Plain SMTP goes to Postfix's smtp-sink (from Debian's postfix package,
 fetched with `apt-get download` and unpacked with `dpkg -x` into a temp
 folder; never installed); STARTTLS + AUTH to aiosmtpd in another process
 with a self-signed certificate. Each measurement runs in its own process,
 so peak memory is that measurement's alone.
+
+A send writes a pending ledger row for every recipient before the first
+message (the fan-out); its cost is measured on its own too, at the send's
+list length and at FANOUT_ROWS: once as the send does it (read and validate
+the CSV, decide each copy, write the rows) and once writing generated rows
+straight through `digest.deliver.fanout.fan_out`.
 """
 
 from __future__ import annotations
@@ -98,14 +105,24 @@ def measure(run: Any) -> dict[str, float]:
 
 def child_digest(folder: Path, env: dict[str, str]) -> dict[str, float]:
     from digest import job
+    from digest.deliver import Progress
 
     settings = settings_for(folder, **env)
+    first: list[float] = []
+
+    def progress(_: Progress) -> None:
+        if not first:
+            first.append(time.perf_counter())
 
     def run() -> int:
-        result = job.send(settings)
+        result = job.send(settings, progress=progress)
         return result.report.counts.get("sent", 0)
 
-    return measure(run)
+    started = time.perf_counter()
+    figures = measure(run)
+    # Collect, build, record, compile and fan out, then the first group's answers.
+    figures["first_answer_s"] = first[0] - started if first else 0.0
+    return figures
 
 
 def child_naive(folder: Path, env: dict[str, str], limit: int) -> dict[str, float]:
@@ -113,18 +130,17 @@ def child_naive(folder: Path, env: dict[str, str], limit: int) -> dict[str, floa
     import smtplib
     from email.message import EmailMessage
 
-    from digest.subscribers import active_subscribers
-
     from digest import store
+    from digest.deliver.subscribers import active_subscribers
     from digest.render import compile_edition, personalize
 
     settings = settings_for(folder, **env)
     db = store.connect(settings.database)
     edition = collected_edition(settings, db)
-    compiled = compile_edition(edition, settings)
+    compiled = compile_edition(edition, settings.look)
 
     def run() -> int:
-        smtp = smtplib.SMTP(settings.smtp_host, settings.smtp_port)
+        smtp = smtplib.SMTP(settings.smtp.host, settings.smtp.effective_port)
         sent = 0
         for sub in active_subscribers(settings.subscribers, []):
             link = f"{settings.base_url}/unsubscribe?email={sub.email}"
@@ -150,24 +166,26 @@ def child_naive(folder: Path, env: dict[str, str], limit: int) -> dict[str, floa
 
 
 def collected_edition(settings: Any, db: Any) -> Any:
-    """The same 12-article edition `digest send` would build."""
-    from digest.sources import collect
-
+    """The same 12-article edition `digest send` would build (not recorded)."""
     from digest import job
+    from digest.collect import collect
+    from digest.edition import lifecycle
 
-    collect(settings, db)
-    edition = job.build_from_store(settings, db, job.local_now(settings))
+    collect(settings.fetch, settings.sections, db)
+    edition = lifecycle.candidate(
+        db, settings.title, settings.sections, settings.summary, job.local_now(settings)
+    )
     assert len(edition.article_ids) == 12
     return edition
 
 
 def child_dry(folder: Path) -> dict[str, float]:
-    from digest import plan
+    from digest import job
 
     settings = settings_for(folder)
 
     def run() -> int:
-        report = plan.dry_run(settings)
+        report = job.dry_run(settings)
         counts = report["counts"]
         assert isinstance(counts, dict)
         return int(sum(counts.values()))
@@ -175,21 +193,73 @@ def child_dry(folder: Path) -> dict[str, float]:
     return measure(run)
 
 
-def child_dkim(folder: Path, rounds: int) -> dict[str, float]:
-    """Cost of one DKIM signature on a real message, per algorithm."""
-    from digest.mail import DkimKey, dkim_sign, render_message
-
-    from digest import job, store
+def child_fanout(folder: Path, rows: int, generated: bool) -> dict[str, float]:
+    """The fan-out alone: a pending ledger row per recipient, for a recorded
+    edition. As the send does it (the CSV read, validated and decided through
+    the audience), or, with `generated`, rows made here and written straight
+    through `fan_out` (the ledger's own cost)."""
+    from digest import store
+    from digest.deliver.audience import SEND, Copy, copies
+    from digest.deliver.fanout import fan_out
+    from digest.deliver.message import sender_address
+    from digest.deliver.run import audience_for, listed
+    from digest.deliver.subscribers import RowError
+    from digest.edition import lifecycle
+    from digest.model import Subscriber
+    from digest.store import meta
 
     settings = settings_for(folder)
     db = store.connect(settings.database)
-    skeleton, _ = job.skeleton_for(settings, db, collected_edition(settings, db))
-    message = render_message(skeleton, settings.base_url, "reader@example.org", "Reader")
+    edition = lifecycle.record(db, collected_edition(settings, db))
+    secret = meta.signing_key(db, settings.secret_key)
+    domain = sender_address(settings.from_addr).rsplit("@", 1)[1]
+    errors: list[RowError] = []
+
+    def made() -> Any:
+        for n in range(rows):
+            sub = Subscriber(f"reader{n}@example.org", f"Reader Number {n}", line=n + 2)
+            yield Copy(sub, "", SEND)
+
+    def run() -> int:
+        if generated:
+            chosen = made()
+        else:
+            chosen = copies(
+                audience_for(settings, edition), db, listed(settings.subscribers, errors)
+            )
+        return fan_out(db, edition.id, chosen, secret, domain).recipients
+
+    figures = measure(run)
+    written = db.scalar("SELECT COUNT(*) FROM deliveries WHERE edition_id = ?", (edition.id,))
+    assert written == rows == figures["messages"] and not errors, (written, rows, errors[:3])
+    db.close()
+    figures["database_mb"] = (
+        sum(p.stat().st_size for p in folder.glob("digest.db*") if p.is_file()) / 1e6
+    )
+    return figures
+
+
+def child_dkim(folder: Path, rounds: int) -> dict[str, float]:
+    """Cost of one DKIM signature on a real message, per algorithm."""
+    from digest import store
+    from digest.deliver.dkim import DkimKey, dkim_sign
+    from digest.deliver.message import build_skeleton, message_id, render_message
+    from digest.render import compile_edition
+    from digest.store import meta
+
+    settings = settings_for(folder)
+    db = store.connect(settings.database)
+    secret = meta.signing_key(db, settings.secret_key)
+    edition = collected_edition(settings, db)
+    skeleton = build_skeleton(compile_edition(edition, settings.look), settings.sender, secret)
+    email = "reader@example.org"
+    mid = message_id(secret, edition.id, skeleton.domain, email)
+    message = render_message(skeleton, settings.base_url, email, "Reader", mid)
     pem = rsa_key(folder).read_bytes()
     figures: dict[str, float] = {"message_kb": len(message) / 1024}
     start = time.perf_counter()
     for _ in range(rounds):
-        render_message(skeleton, settings.base_url, "reader@example.org", "Reader")
+        render_message(skeleton, settings.base_url, email, "Reader", mid)
     figures["render_us"] = (time.perf_counter() - start) / rounds * 1e6
     key = DkimKey("bench", "example.org", pem)
     start = time.perf_counter()
@@ -254,6 +324,8 @@ def child_main(spec: dict[str, Any]) -> None:
         figures = child_naive(folder, env, spec["limit"])
     elif spec["mode"] == "dry":
         figures = child_dry(folder)
+    elif spec["mode"] == "fanout":
+        figures = child_fanout(folder, spec["rows"], spec["generated"])
     else:
         figures = child_dkim(folder, spec["rounds"])
     print(json.dumps(figures))
@@ -330,6 +402,7 @@ def main() -> None:
     parser.add_argument("--tls-messages", type=int, default=5_000)
     parser.add_argument("--dkim-messages", type=int, default=1_000)
     parser.add_argument("--dry-rows", type=int, default=1_000_000)
+    parser.add_argument("--fanout-rows", type=int, default=1_000_000)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--smtp-sink", help="path to an smtp-sink binary (default: fetch)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -399,6 +472,11 @@ def run_all(tmp: Path, args: argparse.Namespace) -> dict[str, dict[str, float]]:
         server.wait()
     figures["dkim"] = run_child("dkim", fresh(tmp, 1), {"rounds": 200})
     figures["dry_run"] = run_child("dry", fresh(tmp, args.dry_rows), {})
+    for rows, name in ((args.messages, "fanout_send"), (args.fanout_rows, "fanout_big")):
+        figures[name] = run_child("fanout", fresh(tmp, rows), {"rows": rows, "generated": False})
+        figures[name + "_gen"] = run_child(
+            "fanout", fresh(tmp, 1), {"rows": rows, "generated": True}
+        )
     figures["server"] = {"smtp_sink": 1.0 if sink else 0.0}
     return figures
 
@@ -429,8 +507,29 @@ def report(figures: dict[str, dict[str, float]], args: argparse.Namespace) -> No
         f"{tls2['server_cpu_us']:.0f} us over two"
     )
     print(
+        f"first answer of the {ours['messages']:.0f}-message send after "
+        f"{ours['first_answer_s']:.2f} s (collect, build, record, compile, fan-out)"
+    )
+    print(
         f"dry run over {dry['messages']:.0f} rows: {dry['seconds']:.1f} s, "
         f"peak {dry['peak_mb']:.0f} MB"
+    )
+    print(
+        f"{'fan-out (pending ledger rows)':36} {'rows':>8} {'rows/s':>8}"
+        f" {'seconds':>10} {'peak MB':>8}"
+    )
+    for key, how in (("", "from the CSV"), ("_gen", "generated rows")):
+        for name in ("fanout_send", "fanout_big"):
+            f = figures[name + key]
+            print(
+                f"{how:36} {f['messages']:8.0f} {f['per_second']:8.0f} "
+                f"{f['seconds']:10.2f} {f['peak_mb']:8.0f}"
+            )
+    big = figures["fanout_big"]
+    print(
+        f"ledger after {big['messages']:.0f} rows: {big['database_mb']:.0f} MB on disk; "
+        f"fan-out of the {ours['messages']:.0f}-message send is "
+        f"{figures['fanout_send']['seconds'] / ours['seconds']:.0%} of its time"
     )
     print(
         f"per message: render {dkim['render_us']:.0f} us; "

@@ -6,10 +6,11 @@ them), then runs three passes, each in its own process so peak memory
 
   baseline-set  csv.reader + a Python set of lower-cased addresses: the
                 naive way to find repeats, the memory we must not pay
-  check         digest.subscribers.check: validation (email-validator) and
-                repeats through the temporary SQLite table
-  effective     digest.subscribers.effective against a database with 10,000
-                suppressions and 10,000 preferences: what a send iterates
+  check         digest.deliver.subscribers.check: validation (email-validator)
+                and repeats through the temporary SQLite table
+  effective     digest.deliver.audience.copies over the list's rows against a
+                database with 10,000 suppressions and 10,000 preferences: what
+                the send's fan-out iterates (the recipients are counted)
 
 Usage: .venv/bin/python bench/subscribers.py [--rows N] [--keep DIR]
 """
@@ -58,33 +59,42 @@ def pass_baseline(path: Path, _db: Path) -> dict[str, float]:
 
 
 def pass_check(path: Path, _db: Path) -> dict[str, float]:
-    from digest.subscribers import check
+    from digest.deliver.subscribers import check
 
     summary = check(path, lambda problem: None)
     return {"rows": summary.rows, "repeats": summary.duplicates, "bad": summary.bad}
 
 
 def pass_effective(path: Path, db_path: Path) -> dict[str, float]:
-    from digest.subscribers import RowError, effective
-
     from digest import store
+    from digest.deliver.audience import SEND, Audience, copies
+    from digest.deliver.run import listed
+    from digest.deliver.subscribers import RowError
+    from digest.model import Edition, EditionArticle, EditionSection
 
+    # Both sections of the list hold an article, so every active, unsuppressed
+    # subscriber gets a copy: the recipients are the old `effective` list.
+    sections = tuple(
+        EditionSection(key, key.title(), (EditionArticle(key, key, f"https://x.org/{key}"),))
+        for key in ("technology", "science")
+    )
+    audience = Audience(Edition("bench", "Bench", 1, "2026-11-30T07:00", sections))
     db = store.connect(db_path)
     errors: list[RowError] = []
-    sent = sum(1 for _ in effective(path, db, errors))
+    sent = sum(1 for c in copies(audience, db, listed(path, errors)) if c.reason == SEND)
     db.close()
     return {"rows": sent, "repeats": sum(1 for e in errors if e.duplicate_of)}
 
 
 def prepare_db(db_path: Path) -> None:
     from digest import store
+    from digest.store import audience
 
     db = store.connect(db_path)
-    db.execute("BEGIN")
-    for n in range(0, 1_000_000, 100):
-        store.suppress(db, f"reader{n}@example{n % 97}.org", "unsubscribed: bench")
-        store.set_preferences(db, f"reader{n + 1}@example{(n + 1) % 97}.org", ["science"])
-    db.execute("COMMIT")
+    with db.transaction():
+        for n in range(0, 1_000_000, 100):
+            audience.suppress(db, f"reader{n}@example{n % 97}.org", "unsubscribed: bench")
+            audience.set_preferences(db, f"reader{n + 1}@example{(n + 1) % 97}.org", ["science"])
     db.close()
 
 
@@ -97,6 +107,10 @@ def peak_mb() -> float:
 
 def child(name: str, path: Path, db_path: Path) -> None:
     # Every pass imports the same modules first, so growth compares like with like.
+    import digest.deliver.audience
+    import digest.deliver.run
+    import digest.deliver.subscribers
+    import digest.store  # noqa: F401
 
     before = peak_mb()
     started = time.perf_counter()

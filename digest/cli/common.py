@@ -16,9 +16,12 @@ class CommandError(click.ClickException):
 
 
 class NothingNewError(CommandError):
-    """Nothing to build or send: exit status 3."""
+    """Nothing to build or send: not an error, but exit status 3 for scripts."""
 
     exit_code = 3
+
+    def show(self, file: Any = None) -> None:
+        click.echo(self.format_message(), err=True)
 
 
 def command_error(error: DigestError) -> CommandError:

@@ -8,8 +8,11 @@ what shapes a stage's output is exactly the fields of its group.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any, TypeVar
+
+G = TypeVar("G", bound=Any)
 
 
 @dataclass(frozen=True)
@@ -214,52 +217,19 @@ class Settings:
 
     @property
     def look(self) -> Look:
-        return Look(
-            self.title,
-            self.language,
-            self.base_url,
-            self.brand_color,
-            self.accent_color,
-            self.logo_url,
-            self.postal_address,
-            self.preheader,
-            self.footer_text,
-            self.templates,
-            self.render_cache,
-        )
+        return _group(Look, self)
 
     @property
     def fetch(self) -> Fetch:
-        return Fetch(
-            self.user_agent,
-            self.fetch_timeout,
-            self.fetch_max_bytes,
-            self.fetch_concurrency,
-            self.fetch_per_host,
-            self.max_age_days,
-            self.full_text_min_chars,
-            self.resend_edited,
-            self.source_failure_threshold,
-        )
+        return _group(Fetch, self, "fetch_", failure_threshold="source_failure_threshold")
 
     @property
     def smtp(self) -> Smtp:
-        return Smtp(
-            self.smtp_host,
-            self.smtp_port,
-            self.smtp_user,
-            self.smtp_password,
-            self.smtp_security,
-            self.smtp_timeout,
-            self.smtp_ca_file,
-            self.smtp_connections,
-            self.smtp_messages_per_connection,
-            self.outbox,
-        )
+        return _group(Smtp, self, "smtp_")
 
     @property
     def sender(self) -> Sender:
-        return Sender(self.title, self.from_addr, self.list_id, self.base_url, self.empty_note)
+        return _group(Sender, self)
 
     @property
     def summary(self) -> SummaryOptions:
@@ -277,15 +247,19 @@ class Settings:
 
     @property
     def schedule_group(self) -> Schedule:
-        return Schedule(
-            self.schedule,
-            self.timezone,
-            self.catch_up_minutes,
-            self.min_articles,
-            self.lease_seconds,
-            self.lease_busy,
-        )
+        return _group(Schedule, self, cron="schedule")
 
     @property
     def effective_smtp_port(self) -> int:
         return self.smtp.effective_port
+
+
+def _group(kind: type[G], settings: Settings, prefix: str = "", **renamed: str) -> G:
+    """A stage's group from the settings: each field takes the setting of its
+    own name, with `prefix` (smtp_host for Smtp.host), or as `renamed`."""
+    values = {}
+    for name in (f.name for f in fields(kind)):
+        source = renamed.get(name) or (prefix + name if hasattr(settings, prefix + name) else name)
+        values[name] = getattr(settings, source)
+    group: G = kind(**values)
+    return group

@@ -164,3 +164,9 @@ def test_a_login_in_clear_is_refused_except_to_this_machine() -> None:
         assert load_settings(None, environ={**clear, "DIGEST_SMTP_HOST": host}).smtp_user == "u"
     secure = {**login, "DIGEST_SMTP_HOST": "mail.example.org"}
     assert load_settings(None, environ=secure).smtp_security == "starttls"
+
+
+def test_serve_defaults_to_a_port_test_smtp_servers_do_not_take() -> None:
+    # 8025 is aiosmtpd's default: the very server operators test with.
+    settings = load_settings(None, environ={})
+    assert settings.serve_port == 8089 and settings.base_url == "http://127.0.0.1:8089"

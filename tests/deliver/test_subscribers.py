@@ -265,3 +265,9 @@ def test_serve_command_runs_until_interrupted(project: Path) -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_a_semicolon_separated_header_is_named_as_such(tmp_path: Path) -> None:
+    path = write(tmp_path, "email;name;sections\nada@example.org;Ada;\n")
+    with pytest.raises(SubscriberError, match=r":1: the header line looks ';'-separated"):
+        list(subscribers.read_subscribers(path))

@@ -340,3 +340,12 @@ def ledger_or_empty(project: Path) -> dict[str, int]:
         return ledger(project)
     except sqlite3.OperationalError:  # no deliveries table: nothing was ever sent
         return {}
+
+
+def test_run_once_exits_non_zero_when_its_slot_failed(project: Path) -> None:
+    # A cron job must see the failure: the list is missing, nothing can go out.
+    env = {**environment(project), "DIGEST_SUBSCRIBERS": str(project / "missing.csv")}
+    failed = run_cli(project, env, "run", "--once")
+    assert failed.returncode == 1, failed.stderr
+    assert "cannot read the subscriber list" in failed.stderr
+    assert "failed: " in failed.stderr
