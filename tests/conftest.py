@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from digest.config import Settings, load_settings
 from tests.feed_server import FeedServer
 from tests.smtp_server import PortZeroController, RecordingHandler, serving
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Property tests: a bounded number of examples, no example database in the
+# tree; in CI also derandomized, so a run is repeatable.
+hypothesis_settings.register_profile(
+    "digest",
+    max_examples=100,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+hypothesis_settings.register_profile(
+    "ci", parent=hypothesis_settings.get_profile("digest"), max_examples=50, derandomize=True
+)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "digest")
 
 
 @pytest.fixture

@@ -2,13 +2,18 @@
 plain text in headings, paragraphs and bullets, and each section's links as
 (text, url) pairs. No tag or attribute survives, and of URLs only absolute
 http(s) link targets; what is not text is dropped.
+
+Parsing is libxml2's HTML parser (through lxml), which is linear in its
+input whatever the markup; every block and every word has a length cap, so
+one hostile entry costs bounded time and cannot crowd the others out.
 """
 
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 from urllib.parse import urlsplit
+
+from lxml import etree
 
 from digest.model import ArticleSection
 
@@ -23,7 +28,6 @@ BLOCKS = frozenset(
     {"p", "div", "blockquote", "br", "pre", "section", "article", "tr", "dd", "dt", "hr"}
     | {"figcaption", "table", "ul", "ol", "dl", "header", "main", "address", "center"}
 )
-VOID = frozenset({"br", "hr", "img", "input", "meta", "link", "source", "track", "wbr", "area"})
 SPACES = re.compile(r"\s+")
 # Control characters other than whitespace have no place in an email.
 CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
@@ -31,44 +35,46 @@ CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028-\u202
 MAX_BLOCKS = 400
 MAX_CHARS = 60_000
 MAX_LINKS = 200
+# One paragraph, and one word, can only be so long; a 2 MB "word" is an attack
+# on the email's size budget, not prose.
+MAX_BLOCK_CHARS = 5_000
+MAX_WORD_CHARS = 100
+LONG_WORD = re.compile(rf"\S{{{MAX_WORD_CHARS + 1},}}")
+ELLIPSIS = "…"
 
 
-class _Flattener(HTMLParser):
-    """Collects (kind, text) blocks: 'h' heading, 'p' paragraph, 'li' bullet."""
+class _Flattener:
+    """An lxml parser target collecting (kind, text) blocks: 'h' heading,
+    'p' paragraph, 'li' bullet. The parser balances every start with an end."""
 
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
         self.blocks: list[tuple[str, str]] = []
         self.parts: list[str] = []
-        self.skipping: list[str] = []
+        self.pending = 0  # characters in `parts`
+        self.skipping = 0  # depth inside a skipped element
         self.depth = {"h": 0, "li": 0}
         self.size = 0
         # (index of the block it sits in, text, url) for each kept link.
         self.links: list[tuple[int, str, str]] = []
         self.link: tuple[str, int] | None = None  # open <a>: its url, where its text starts
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self.skipping:
-            # Only the same tag nests; anything else inside is dropped anyway.
-            if tag == self.skipping[-1] and tag not in VOID:
-                self.skipping.append(tag)
-        elif tag in SKIPPED and tag not in VOID:
-            self.skipping.append(tag)
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        if self.skipping or tag in SKIPPED:
+            self.skipping += 1
         elif tag == "a":
-            url = link_target(dict(attrs).get("href"))
+            url = link_target(attrib.get("href"))
             self.link = (url, len(self.parts)) if url else None
         elif tag in HEADINGS or tag == "li" or tag in BLOCKS:
             self.flush()
             if tag in HEADINGS or tag == "li":
                 self.depth["h" if tag in HEADINGS else "li"] += 1
 
-    def handle_endtag(self, tag: str) -> None:
+    def end(self, tag: str) -> None:
         if self.skipping:
-            if tag == self.skipping[-1]:
-                self.skipping.pop()
+            self.skipping -= 1
         elif tag == "a" and self.link:
             url, start = self.link
-            text = plain("".join(self.parts[start:]))
+            text = block_text("".join(self.parts[start:]))
             if text and len(self.links) < MAX_LINKS:
                 self.links.append((len(self.blocks), text, url))
             self.link = None
@@ -78,18 +84,22 @@ class _Flattener(HTMLParser):
             if kind:
                 self.depth[kind] = max(0, self.depth[kind] - 1)
 
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if not self.skipping and tag in BLOCKS:
-            self.flush()
-
-    def handle_data(self, data: str) -> None:
-        if not self.skipping:
+    def data(self, data: str) -> None:
+        # Past twice the cap nothing more of this block can be kept.
+        if not self.skipping and self.pending <= 2 * MAX_BLOCK_CHARS:
             self.parts.append(data)
+            self.pending += len(data)
+
+    def comment(self, text: str) -> None:
+        pass
+
+    def close(self) -> None:
+        self.flush()
 
     def flush(self) -> None:
         self.link = None  # a link never spans blocks
-        text = plain("".join(self.parts))
-        self.parts = []
+        text = block_text("".join(self.parts))
+        self.parts, self.pending = [], 0
         if text and len(self.blocks) < MAX_BLOCKS and self.size < MAX_CHARS:
             kind = "h" if self.depth["h"] else "li" if self.depth["li"] else "p"
             self.blocks.append((kind, text))
@@ -99,6 +109,17 @@ class _Flattener(HTMLParser):
 def plain(text: str) -> str:
     """Text with control characters removed and runs of space collapsed."""
     return SPACES.sub(" ", CONTROLS.sub("", text)).strip()
+
+
+def block_text(text: str) -> str:
+    """`plain` text within the caps: over-long words cut, the block cut at
+    MAX_BLOCK_CHARS on a word boundary; a cut is marked with an ellipsis."""
+    text = plain(text[: 2 * MAX_BLOCK_CHARS + 1])
+    text = LONG_WORD.sub(lambda m: m.group(0)[:MAX_WORD_CHARS] + ELLIPSIS, text)
+    if len(text) <= MAX_BLOCK_CHARS:
+        return text
+    cut = text[:MAX_BLOCK_CHARS].rsplit(" ", 1)[0]
+    return cut.rstrip() + ELLIPSIS
 
 
 def link_target(href: str | None) -> str:
@@ -114,11 +135,17 @@ def link_target(href: str | None) -> str:
 
 
 def _parse(html: str) -> _Flattener:
-    parser = _Flattener()
-    parser.feed(html)
-    parser.close()
-    parser.flush()
-    return parser
+    target = _Flattener()
+    parser = etree.HTMLParser(
+        target=target, recover=True, no_network=True, remove_comments=True, remove_pis=True
+    )
+    try:
+        parser.feed(html)
+        parser.close()
+    except (etree.LxmlError, ValueError):
+        # Whatever was read before the parser gave up is kept.
+        target.flush()
+    return target
 
 
 def html_blocks(html: str) -> list[tuple[str, str]]:

@@ -13,7 +13,7 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
-from digest.collect.clean import html_to_sections, html_to_text, plain
+from digest.collect.clean import block_text, html_to_sections, html_to_text, plain
 from digest.collect.identity import article_id, canonical_url, content_hash
 from digest.collect.outcome import Entry
 from digest.errors import SourceError
@@ -175,6 +175,11 @@ def parse_json_feed(body: bytes, url: str, name: str = "") -> list[Entry]:
         raise SourceError(f"{url}: a JSON feed must be UTF-8 (bad byte at {e.start})") from e
     except json.JSONDecodeError as e:
         raise SourceError(f"{url}: not valid JSON at line {e.lineno}, column {e.colno}") from e
+    except (RecursionError, ValueError) as e:
+        # Nesting deeper than the parser's stack, or an integer of thousands of digits.
+        raise SourceError(
+            f"{url}: JSON too deeply nested or with an absurdly long number; not a feed"
+        ) from e
     version = str(data.get("version", "")) if isinstance(data, dict) else ""
     if not version.startswith("https://jsonfeed.org/version/"):
         raise SourceError(f"{url}: JSON, but not a JSON Feed (no jsonfeed.org 'version')")
@@ -202,7 +207,7 @@ def _json_item(item: dict[str, Any], url: str, base: str, label: str) -> Entry:
 
 
 def _text_sections(text: str) -> tuple[ArticleSection, ...]:
-    paragraphs = tuple(plain(p) for p in re.split(r"\n\s*\n", text) if plain(p))
+    paragraphs = tuple(b for b in map(block_text, re.split(r"\n\s*\n", text)) if b)
     return (ArticleSection("", paragraphs),) if paragraphs else ()
 
 

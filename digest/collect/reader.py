@@ -58,7 +58,10 @@ async def _read_remote(
     if fetched.not_modified:
         return SourceResult(spec, not_modified=True)
     try:
-        entries, warning = interpret(fetched.body, fetched.final_url, fetched.content_type, spec)
+        # Parsing is CPU work: off the event loop, so other fetches carry on.
+        entries, warning = await asyncio.to_thread(
+            interpret, fetched.body, fetched.final_url, fetched.content_type, spec
+        )
     except SourceError as e:
         return SourceResult(spec, error=str(e))
     entries, problems = await full_text(fetcher, spec, entries, is_new)
@@ -107,11 +110,13 @@ async def full_text(
     pages = await asyncio.gather(
         *(fetcher.get(e.article.url, public_only=public_only) for e in todo)
     )
+    found = await asyncio.to_thread(
+        lambda: [() if page.error else web.main_sections(page.body) for page in pages]
+    )
     fuller: dict[str, Entry] = {}
     problems: list[Problem] = []
-    for entry, fetched in zip(todo, pages, strict=True):
+    for entry, fetched, sections in zip(todo, pages, found, strict=True):
         url = entry.article.url
-        sections = () if fetched.error else web.main_sections(fetched.body)
         if fetched.error or not sections:
             reason = fetched.error or "no article text found on the page"
             problems.append(Problem(url, f"full text not fetched, teaser kept: {reason}"))

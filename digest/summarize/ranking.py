@@ -21,6 +21,7 @@ from digest.summarize.sentences import (
     split_sentences,
     strip_lead_in,
 )
+from digest.summarize.words import text_words
 
 # Weights, set once on news in general (see bench/RESULTS.md), not per article.
 POSITION_DECAY = 0.8  # score falls as 1 / (1 + position) ** POSITION_DECAY
@@ -76,7 +77,7 @@ def make_candidates(blocks: Iterable[str], start: int = 0) -> list[Candidate]:
             text = strip_lead_in(raw)
             if not text or is_furniture(text):
                 continue
-            length = len(text.split())
+            length = text_words(text)
             # Text that does not end as a sentence is a heading or a caption.
             eligible = length >= MIN_WORDS and ends_like_sentence(text)
             found.append(

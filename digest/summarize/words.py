@@ -1,5 +1,6 @@
 """Word budgets: what a summary costs in the email, and shortening a whole
-edition's summaries to fit `edition_words`.
+edition's summaries to fit `edition_words`. A word costs by its length too,
+so one enormous "word" cannot pass for a short sentence.
 """
 
 from __future__ import annotations
@@ -8,6 +9,14 @@ from dataclasses import replace
 
 from digest.model import Summary
 
+# Characters that count as one word: a longer run of letters costs more.
+WORD_CHARS = 20
+
+
+def text_words(text: str) -> int:
+    """Words in `text` for a budget: each counts once per WORD_CHARS characters."""
+    return sum(-(-len(word) // WORD_CHARS) for word in text.split())
+
 
 def summary_words(summary: Summary) -> int:
     """Words a summary puts in the email: its sentences and key points."""
@@ -15,7 +24,7 @@ def summary_words(summary: Summary) -> int:
     for point in summary.key_points:
         texts.append(point.text)
         texts.extend(point.bullets)
-    return sum(len(t.split()) for t in texts)
+    return sum(text_words(t) for t in texts)
 
 
 def fit_edition_budget(summaries: list[Summary], edition_words: int) -> list[Summary]:
