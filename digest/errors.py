@@ -54,3 +54,11 @@ class LeaseHeld(StoreError):
 
 class SummaryError(DigestError):
     """Summaries could not be made: a bad input row or a misconfigured LLM."""
+
+
+class SignupError(DigestError):
+    """A sign-up to ask for again: the message says what to fix in the form."""
+
+
+class TooManyRequests(SignupError):
+    """A client over its sign-up limit (DIGEST_SIGNUP_CLIENT_LIMIT an hour)."""

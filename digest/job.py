@@ -18,6 +18,7 @@ from digest.collect import Problem
 from digest.config import SectionConfig, Settings, SummaryOptions
 from digest.deliver import preview as looking
 from digest.deliver import subscribers
+from digest.deliver.listing import everyone
 from digest.deliver.message import sender_address
 from digest.deliver.run import Delivered, deliver_edition
 from digest.deliver.send import DeliveryReport, ProgressFn
@@ -275,9 +276,10 @@ def export_subscribers(
 ) -> int:
     """The list with the database's statuses and sections, to OUT or `stream`."""
     with opened(settings.database) as db:
+        rows = everyone(settings.subscribers, db, on_problem)
         if out is None:
-            return subscribers.export(settings.subscribers, db, stream, on_problem)
-        return subscribers.export_to(settings.subscribers, db, out, on_problem)
+            return subscribers.export(settings.subscribers, db, stream, on_problem, rows)
+        return subscribers.export_to(settings.subscribers, db, out, on_problem, rows)
 
 
 def unsubscribe(settings: Settings, items: Iterable[str]) -> list[str]:

@@ -117,6 +117,8 @@ class Subscriber:
     timezone: str = ""
     # Further CSV columns as (name, value) pairs in header order, for templates.
     extra: tuple[tuple[str, str], ...] = ()
+    # When they confirmed a web sign-up (double opt-in); the `consented_at` column.
+    consented_at: str = ""
 
     @property
     def active(self) -> bool:

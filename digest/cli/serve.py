@@ -1,4 +1,4 @@
-"""`digest serve`: unsubscribe, preferences and the archive on the web."""
+"""`digest serve`: sign-up, unsubscribe, preferences and the archive on the web."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from digest.cli.common import settings_of
 )
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
-    """Run the web pages: unsubscribe, preferences and the archive.
+    """Run the web pages: sign-up, unsubscribe, preferences and the archive.
 
     Put it behind a reverse proxy with HTTPS and set DIGEST_BASE_URL to its
     public address (see the README).

@@ -88,6 +88,10 @@ SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "serve_host": ("DIGEST_SERVE_HOST", v.as_str),
     "serve_port": ("DIGEST_SERVE_PORT", v.as_port),
     "empty_note": ("DIGEST_EMPTY_NOTE", v.as_bool),
+    "confirm_hours": ("DIGEST_CONFIRM_HOURS", v.as_positive),
+    "signup_client_limit": ("DIGEST_SIGNUP_CLIENT_LIMIT", v.as_positive),
+    "signup_address_limit": ("DIGEST_SIGNUP_ADDRESS_LIMIT", v.as_positive),
+    "trusted_proxy": ("DIGEST_TRUSTED_PROXY", v.as_str),
 }
 
 SECRETS = frozenset({"smtp_password", "secret_key", "llm_api_key"})

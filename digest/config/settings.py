@@ -119,6 +119,16 @@ class Sender:
 
 
 @dataclass(frozen=True)
+class Signup:
+    """Sign-up with double opt-in on `digest serve`: how long a confirmation
+    link lasts, and the limits that keep bots from using the form."""
+
+    confirm_hours: int = 48
+    client_limit: int = 10  # sign-ups per client address per hour
+    address_limit: int = 3  # confirmation messages per address per day
+
+
+@dataclass(frozen=True)
 class SummaryOptions:
     """How long summaries are and, optionally, which LLM writes them."""
 
@@ -213,6 +223,10 @@ class Settings:
     serve_host: str = "127.0.0.1"
     serve_port: int = 8089
     empty_note: bool = False
+    confirm_hours: int = 48
+    signup_client_limit: int = 10
+    signup_address_limit: int = 3
+    trusted_proxy: str = ""
     config_path: Path | None = None
 
     @property
@@ -230,6 +244,10 @@ class Settings:
     @property
     def sender(self) -> Sender:
         return _group(Sender, self)
+
+    @property
+    def signup(self) -> Signup:
+        return _group(Signup, self, "signup_")
 
     @property
     def summary(self) -> SummaryOptions:

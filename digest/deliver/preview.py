@@ -14,15 +14,16 @@ from email_validator import EmailNotValidError, validate_email
 from digest.config import Settings
 from digest.deliver.audience import SEND, Copy, copies
 from digest.deliver.dkim import dkim_sign
+from digest.deliver.listing import everyone, from_signup, merged
 from digest.deliver.message import one_off_message_id, render_message
 from digest.deliver.policy import policy_from
-from digest.deliver.run import audience_for, listed, variants_for
+from digest.deliver.run import audience_for, variants_for
 from digest.deliver.subscribers import RowError, find
 from digest.deliver.transports import Outcome, make_transport
 from digest.edition import FULL
 from digest.errors import DigestError
 from digest.model import Edition
-from digest.store import editions, ledger
+from digest.store import editions, ledger, signups
 from digest.store.db import Database
 
 
@@ -69,6 +70,9 @@ def copy_for(settings: Settings, db: Database, edition: Edition, address: str) -
         member = find(settings.subscribers, address)
     except DigestError:  # an unreadable list must not stop a test send
         member = None
+    row = signups.confirmed_among(db, [address.lower()]).get(address.lower())
+    if row is not None:
+        member = from_signup(row) if member is None else merged(member, row)
     if member is None:
         return None
     return next(copies(audience_for(settings, edition), db, [member]))
@@ -114,7 +118,9 @@ def dry_run(settings: Settings, db: Database, edition: Edition) -> DryRun:
         return result
     result.counts = {"to_send": 0, "suppressed": 0, "no_copy": 0, "inactive": 0}
     chosen = copies(
-        audience_for(settings, edition), db, listed(settings.subscribers, result.row_errors)
+        audience_for(settings, edition),
+        db,
+        everyone(settings.subscribers, db, result.row_errors.append),
     )
     for copy in chosen:
         reason = "to_send" if copy.reason == SEND else copy.reason

@@ -7,22 +7,21 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from digest.config import Settings
 from digest.deliver.audience import Audience, Variants, copies
 from digest.deliver.fanout import FanOut, fan_out
+from digest.deliver.listing import everyone
 from digest.deliver.message import sender_address
 from digest.deliver.policy import policy_from
 from digest.deliver.send import DeliveryReport, ProgressFn, deliver
-from digest.deliver.subscribers import RowError, unique_subscribers
+from digest.deliver.subscribers import RowError
 from digest.deliver.transports import make_transport
 from digest.edition import FULL
 from digest.edition.lifecycle import finish_if_done
-from digest.model import Edition, Subscriber
+from digest.model import Edition
 from digest.store import editions, ledger, meta
 from digest.store.db import Database
 
@@ -50,15 +49,6 @@ def variants_for(settings: Settings, db: Database, edition: Edition) -> Variants
     return Variants(edition, settings.look, settings.sender, secret)
 
 
-def listed(path: Path, errors: list[RowError]) -> Iterator[Subscriber]:
-    """Every valid row of the list (any status); bad rows are appended to `errors`."""
-    for item in unique_subscribers(path):
-        if isinstance(item, RowError):
-            errors.append(item)
-        else:
-            yield item
-
-
 def deliver_edition(
     settings: Settings,
     db: Database,
@@ -78,7 +68,9 @@ def deliver_edition(
     if row is not None and row.state == editions.BUILT:
         domain = sender_address(settings.from_addr).rsplit("@", 1)[1]
         chosen = copies(
-            audience_for(settings, edition), db, listed(settings.subscribers, result.row_errors)
+            audience_for(settings, edition),
+            db,
+            everyone(settings.subscribers, db, result.row_errors.append),
         )
         result.fan_out = fan_out(db, edition.id, chosen, variants.secret, domain)
         editions.set_state(db, edition.id, editions.SENDING)

@@ -21,12 +21,12 @@ from email_validator import EmailNotValidError, validate_email
 from digest.deliver import tokens
 from digest.errors import SubscriberError
 from digest.model import Subscriber
-from digest.store import audience
+from digest.store import audience, signups
 from digest.store.db import Database
 
 STATUSES = ("active", "unsubscribed", "bounced")
 REQUIRED = ("email",)
-COLUMNS = ("email", "name", "sections", "status", "timezone")
+COLUMNS = ("email", "name", "sections", "status", "timezone", "consented_at")
 
 
 @dataclass(frozen=True)
@@ -128,6 +128,7 @@ def _row(
         line=line,
         timezone=zone,
         extra=tuple((name, (row.get(name) or "").strip()) for name in extra),
+        consented_at=(row.get("consented_at") or "").strip(),
     )
 
 
@@ -167,10 +168,14 @@ class Seen:
         self.db.close()
 
 
-def unique(items: Iterable[Subscriber | RowError], path: Path) -> Iterator[Subscriber | RowError]:
+def unique(
+    items: Iterable[Subscriber | RowError], path: Path, seen: Seen | None = None
+) -> Iterator[Subscriber | RowError]:
     """Pass rows through, turning a repeated address (any case) into a RowError:
-    the first row with an address wins."""
-    seen = Seen()
+    the first row with an address wins. A caller's `seen` outlives the pass
+    (and is the caller's to close), to ask afterwards who was on the list."""
+    own = seen is None
+    seen = seen or Seen()
     try:
         for item in items:
             if isinstance(item, Subscriber):
@@ -180,7 +185,8 @@ def unique(items: Iterable[Subscriber | RowError], path: Path) -> Iterator[Subsc
                     item = RowError(str(path), item.line, message, duplicate_of=first)
             yield item
     finally:
-        seen.close()
+        if own:
+            seen.close()
 
 
 def unique_subscribers(path: Path) -> Iterator[Subscriber | RowError]:
@@ -291,21 +297,33 @@ def header_of(path: Path) -> list[str]:
         return [_column(name) for name in next(csv.reader(handle), [])]
 
 
-def export(path: Path, db: Database, out: TextIO, on_problem: Callable[[RowError], None]) -> int:
+def export(
+    path: Path,
+    db: Database,
+    out: TextIO,
+    on_problem: Callable[[RowError], None],
+    rows: Iterable[Subscriber] | None = None,
+) -> int:
     """Write the list with current statuses and sections to `out`, keeping every
-    column; bad and repeated rows are reported and left out. Returns rows written."""
+    column; bad and repeated rows are reported and left out. `rows` is the list
+    to write (the CSV's own rows by default; the send's list has sign-ups too).
+    Returns rows written."""
     columns = header_of(path)
-    columns += [c for c in ("name", "sections", "status") if c not in columns]
+    wanted = ["name", "sections", "status"]
+    if signups.count(db, signups.CONFIRMED):
+        wanted += ["timezone", "consented_at"]
+    columns += [c for c in wanted if c not in columns]
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
     written = 0
-    for sub in with_database_state(db, _good_rows(path, on_problem)):
+    for sub in with_database_state(db, _good_rows(path, on_problem) if rows is None else rows):
         values = {
             "email": sub.email,
             "name": sub.name,
             "sections": ";".join(sorted(sub.sections)),
             "status": sub.status,
             "timezone": sub.timezone,
+            "consented_at": sub.consented_at,
             **dict(sub.extra),
         }
         writer.writerow([values.get(column, "") for column in columns])
@@ -321,12 +339,18 @@ def _good_rows(path: Path, on_problem: Callable[[RowError], None]) -> Iterator[S
             yield item
 
 
-def export_to(path: Path, db: Database, out: Path, on_problem: Callable[[RowError], None]) -> int:
+def export_to(
+    path: Path,
+    db: Database,
+    out: Path,
+    on_problem: Callable[[RowError], None],
+    rows: Iterable[Subscriber] | None = None,
+) -> int:
     """`export` into a file that is replaced only once complete."""
     partial = out.with_name(out.name + ".partial")
     try:
         with partial.open("w", encoding="utf-8", newline="") as handle:
-            count = export(path, db, handle, on_problem)
+            count = export(path, db, handle, on_problem, rows)
         partial.replace(out)
     except OSError as e:
         raise SubscriberError(f"cannot write {out} ({e.strerror}); check the --out path") from e

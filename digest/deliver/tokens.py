@@ -61,3 +61,40 @@ def _b64(raw: bytes) -> str:
 
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+CONFIRM_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[0-9]{1,12}\.[A-Za-z0-9_-]+")
+
+
+def _confirm_signature(secret: bytes, list_name: str, address: bytes, issued: int) -> bytes:
+    # "confirm" keeps a confirmation signature from ever passing as an
+    # unsubscribe one (or the reverse), whatever the address.
+    message = b"confirm\n" + list_name.encode() + b"\n" + address + b"\n" + str(issued).encode()
+    return hmac.new(secret, message, hashlib.sha256).digest()[:SIGNATURE_BYTES]
+
+
+def sign_confirmation(secret: bytes, list_name: str, email: str, issued: int) -> str:
+    """`address.issued.signature`: the sign-up link, for the request made at
+    `issued` (Unix seconds), so it expires and a newer request replaces it."""
+    address = email.lower().encode()
+    signature = _confirm_signature(secret, list_name, address, issued)
+    return f"{_b64(address)}.{issued}.{_b64(signature)}"
+
+
+def verify_confirmation(secret: bytes, list_name: str, token: str) -> tuple[str, int] | None:
+    """(address, issued) of a genuine confirmation token, else None. Whether
+    it expired is the caller's decision."""
+    if len(token) > MAX_TOKEN or not CONFIRM_SHAPE.fullmatch(token):
+        return None
+    encoded_address, issued_text, encoded_signature = token.split(".")
+    try:
+        address = _unb64(encoded_address)
+        signature = _unb64(encoded_signature)
+        email = address.decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    issued = int(issued_text)
+    expected = _confirm_signature(secret, list_name, address, issued)
+    if not hmac.compare_digest(signature, expected) or "@" not in email:
+        return None
+    return email, issued

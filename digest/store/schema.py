@@ -146,9 +146,28 @@ def _lifecycle(db: Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS article_meta_source ON article_meta(source)")
 
 
+def _signups(db: Database) -> None:
+    """Readers who signed up on the web (double opt-in), and the request
+    counts that rate-limit the form, shared by every `digest serve`."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS signups ("
+        " email TEXT PRIMARY KEY, address TEXT NOT NULL, name TEXT NOT NULL DEFAULT '',"
+        " sections TEXT NOT NULL DEFAULT '',"
+        " timezone TEXT NOT NULL DEFAULT '', status TEXT NOT NULL,"
+        " requested_at TEXT NOT NULL, confirmed_at TEXT, updated_at TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS signups_status ON signups(status, email)")
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS request_counts ("
+        " key TEXT NOT NULL, period TEXT NOT NULL, hits INTEGER NOT NULL,"
+        " PRIMARY KEY (key, period))"
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "release 0.1 schema", _baseline),
     Migration(2, "edition lifecycle; ledger rows carry their copy", _lifecycle),
+    Migration(3, "sign-ups with double opt-in; shared rate limits", _signups),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -1,5 +1,6 @@
-"""`digest serve`: unsubscribe (RFC 8058 one-click included), preferences and
-the archive of past editions, as a plain WSGI application run by waitress.
+"""`digest serve`: sign-up (digest/web/signup.py), unsubscribe (RFC 8058
+one-click included), preferences and the archive of past editions, as a plain
+WSGI application run by waitress.
 
 No cookies and no sessions: the signed token in each link is the only
 authority, so a forged request from another site has nothing to ride on.
@@ -36,6 +37,7 @@ from digest.web.http import (
     StartResponse,
     status_line,
 )
+from digest.web.signup import SignupPages
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,8 @@ class App:
             "/archive": {"GET": self.archive_index},
             "/healthz": {"GET": lambda r: Response(200, b"ok\n", "text/plain; charset=utf-8")},
         }
+        self.signup = SignupPages(self)
+        self.routes.update(self.signup.routes())
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
@@ -142,6 +146,10 @@ class App:
             **values,
         )
         return Response(status, body.encode("utf-8"))
+
+    def render_text(self, template: str, **values: Any) -> str:
+        """A plain-text template (a mail), not HTML-escaped."""
+        return self.pages.get_template(template).render(digest_title=self.settings.title, **values)
 
     def message(
         self, status: int, heading: str, paragraphs: list[str], action: Any = None
@@ -335,7 +343,8 @@ def _page_environment(settings: Settings) -> jinja2.Environment:
     folders = [str(p) for p in (settings.templates, builtin_templates()) if p]
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(folders),
-        autoescape=True,
+        # Pages are HTML; the mails `digest serve` sends are plain text.
+        autoescape=lambda name: not (name or "").endswith(".txt.j2"),
         undefined=jinja2.StrictUndefined,
     )
 
@@ -344,21 +353,39 @@ def create_server(settings: Settings, host: str | None = None, port: int | None 
     """A waitress server for the app, bound but not yet running (tests use port 0)."""
     host = host or settings.serve_host
     port = settings.serve_port if port is None else port
+    app = App(settings)
     try:
-        return waitress.create_server(
-            App(settings),
+        server = waitress.create_server(
+            app,
             host=host,
             port=port,
             url_prefix=urlsplit(settings.base_url).path.rstrip("/"),
             max_request_body_size=MAX_BODY,
             ident="digest",
             threads=4,
+            # Behind a reverse proxy every request comes from the proxy: take the
+            # client's address from its X-Forwarded-For (for the sign-up limits),
+            # and only from that proxy.
+            **_proxy(settings.trusted_proxy),
         )
     except OSError as e:
         raise ConfigError(
             f"cannot listen on {host}:{port} ({e.strerror or e}); set DIGEST_SERVE_HOST "
             "and DIGEST_SERVE_PORT to a free local address"
         ) from e
+    server.digest = app  # the application itself (waitress may wrap it)
+    return server
+
+
+def _proxy(trusted: str) -> dict[str, Any]:
+    if not trusted:
+        return {}
+    return {
+        "trusted_proxy": trusted,
+        "trusted_proxy_count": 1,
+        "trusted_proxy_headers": {"x-forwarded-for"},
+        "clear_untrusted_proxy_headers": True,
+    }
 
 
 def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:

@@ -3,6 +3,7 @@ width: readable, nothing wider than the screen, and the button works."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from digest import store
+from digest.store import signups
 from tests.browser import chromium, set_viewport
 from tests.web.test_app import Server, Site, start, token
 
@@ -66,3 +69,38 @@ def test_archive_pages_render_on_a_phone(site: Site, project: Path) -> None:
         assert "@example.org" not in body
         assert fits(driver)
         assert driver.find_elements(By.TAG_NAME, "script") == []
+
+
+def test_the_sign_up_form_on_a_phone_then_the_confirmation_button(
+    site: Site, smtp_server: Server
+) -> None:
+    with chromium() as driver:
+        set_viewport(driver, PHONE, 740)
+        driver.get(f"{site.url}/subscribe")
+        assert "Subscribe to The Sample Digest" in driver.title
+        assert fits(driver)
+        honeypot = driver.find_element(By.ID, "website")
+        assert not honeypot.is_displayed() or honeypot.location["x"] < 0
+        driver.find_element(By.ID, "email").send_keys("phone@example.org")
+        driver.find_element(By.ID, "name").send_keys("Pat Phone")
+        driver.find_element(By.CSS_SELECTOR, "input[value=technology]").click()  # untick
+        button = driver.find_element(By.ID, "subscribe")
+        assert button.size["height"] >= 44 and button.size["width"] <= PHONE
+        button.click()
+        WebDriverWait(driver, 10).until(lambda d: "Check your inbox" in d.page_source)
+        assert "phone@example.org" in driver.find_element(By.TAG_NAME, "main").text
+        assert fits(driver)
+        site.server.digest.signup.mailer.idle()
+        (mail,) = [m for m in smtp_server[1].parsed() if "phone@example.org" in str(m["To"])]
+        text = mail.get_body(("plain",)).get_content()
+        confirm = re.search(r"https://digest\.example\.org(/confirm\?token=\S+)", text)
+        assert confirm is not None
+        driver.get(site.url + confirm.group(1))
+        assert "phone@example.org" in driver.find_element(By.TAG_NAME, "main").text
+        assert fits(driver)
+        driver.find_element(By.ID, "confirm").click()
+        WebDriverWait(driver, 10).until(lambda d: "You are subscribed" in d.page_source)
+    with store.opened(site.settings.database) as db:
+        row = signups.get(db, "phone@example.org")
+    assert row is not None and row.status == "confirmed"
+    assert (row.name, row.sections) == ("Pat Phone", frozenset({"science"}))
