@@ -16,16 +16,16 @@ from zoneinfo import ZoneInfo
 from digest import collect, edition
 from digest.collect import Problem
 from digest.config import SectionConfig, Settings, SummaryOptions
+from digest.deliver import bounces, subscribers
 from digest.deliver import preview as looking
-from digest.deliver import subscribers
 from digest.deliver.listing import everyone
-from digest.deliver.message import sender_address
+from digest.deliver.message import bounce_mailbox, sender_address
 from digest.deliver.run import Delivered, deliver_edition
 from digest.deliver.send import DeliveryReport, ProgressFn
 from digest.deliver.subscribers import RowError
 from digest.deliver.tokens import list_id
 from digest.edition import lifecycle
-from digest.errors import NothingNew, SourceError
+from digest.errors import ConfigError, NothingNew, SourceError
 from digest.model import Article, Edition, Summary
 from digest.render import compile_edition, personalize
 from digest.store import Database, editions, lease, ledger, meta, opened
@@ -288,6 +288,34 @@ def unsubscribe(settings: Settings, items: Iterable[str]) -> list[str]:
         secret = meta.signing_key(db, settings.secret_key)
         name = list_id(settings.title, sender_address(settings.from_addr), settings.list_id)
         return subscribers.unsubscribe(db, secret, name, items)
+
+
+@dataclass
+class BounceRun:
+    """What reading a bounce mailbox did."""
+
+    source: str
+    tally: bounces.Tally
+
+
+def read_bounces(settings: Settings, spec: str = "") -> BounceRun:
+    """Read the bounce reports not yet handled in SPEC (or DIGEST_BOUNCE_SOURCE),
+    apply each to its delivery, and mark them handled in the mailbox."""
+    spec = spec or settings.bounce_source
+    if not spec:
+        raise ConfigError(
+            "no bounce mailbox: give one (a Maildir, an mbox file or imaps://user@host/INBOX) "
+            "or set DIGEST_BOUNCE_SOURCE"
+        )
+    mailbox = bounce_mailbox(settings.sender)
+    domain = sender_address(settings.from_addr).rsplit("@", 1)[1]
+    source = bounces.open_source(spec, settings.bounces)
+    try:
+        with opened(settings.database) as db:
+            tally = bounces.read_source(source, db, mailbox, domain, settings.bounces)
+    finally:
+        source.close()
+    return BounceRun(source.description, tally)
 
 
 def summarize_files(

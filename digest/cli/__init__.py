@@ -14,7 +14,17 @@ from typing import Any
 
 import click
 
-from digest.cli import editions, ops, preview, send, serve, sources, subscribers, summarize
+from digest.cli import (
+    bounces,
+    editions,
+    ops,
+    preview,
+    send,
+    serve,
+    sources,
+    subscribers,
+    summarize,
+)
 from digest.cli.common import command_error
 from digest.config import load_settings
 from digest.errors import DigestError
@@ -78,7 +88,7 @@ def main(
     )
 
 
-for module in (send, editions, ops, preview, sources, subscribers, serve, summarize):
+for module in (send, editions, ops, preview, sources, subscribers, bounces, serve, summarize):
     for command in module.COMMANDS:
         main.add_command(command)
 

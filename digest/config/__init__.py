@@ -3,6 +3,7 @@ validated, and passed down; each stage takes only its own group."""
 
 from digest.config.load import SECRETS, SPEC, load_settings, setting_names
 from digest.config.settings import (
+    Bounces,
     Fetch,
     Look,
     Schedule,
@@ -18,6 +19,7 @@ from digest.config.settings import (
 __all__ = [
     "SECRETS",
     "SPEC",
+    "Bounces",
     "Fetch",
     "Look",
     "Schedule",

@@ -92,9 +92,15 @@ SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "signup_client_limit": ("DIGEST_SIGNUP_CLIENT_LIMIT", v.as_positive),
     "signup_address_limit": ("DIGEST_SIGNUP_ADDRESS_LIMIT", v.as_positive),
     "trusted_proxy": ("DIGEST_TRUSTED_PROXY", v.as_str),
+    "bounce_address": ("DIGEST_BOUNCE_ADDRESS", v.as_address),
+    "verp": ("DIGEST_VERP", v.as_bool),
+    "bounce_source": ("DIGEST_BOUNCE_SOURCE", v.as_str),
+    "bounce_password": ("DIGEST_BOUNCE_PASSWORD", str),
+    "bounce_ca_file": ("DIGEST_BOUNCE_CA_FILE", v.as_path),
+    "soft_bounce_limit": ("DIGEST_SOFT_BOUNCE_LIMIT", v.as_positive),
 }
 
-SECRETS = frozenset({"smtp_password", "secret_key", "llm_api_key"})
+SECRETS = frozenset({"smtp_password", "secret_key", "llm_api_key", "bounce_password"})
 
 
 def load_settings(

@@ -116,6 +116,18 @@ class Sender:
     list_id: str = ""
     base_url: str = "http://127.0.0.1:8089"
     empty_note: bool = False
+    bounce_address: str = ""  # empty: bounces@ the sender's domain
+    verp: bool = True
+
+
+@dataclass(frozen=True)
+class Bounces:
+    """Where delivery status notifications arrive and what they count for."""
+
+    source: str = ""  # a Maildir, an mbox file or imaps://user@host/FOLDER
+    password: str = field(default="", repr=False)
+    ca_file: Path | None = None
+    soft_limit: int = 3  # soft bounces in a row that suppress an address
 
 
 @dataclass(frozen=True)
@@ -227,6 +239,12 @@ class Settings:
     signup_client_limit: int = 10
     signup_address_limit: int = 3
     trusted_proxy: str = ""
+    bounce_address: str = ""
+    verp: bool = True
+    bounce_source: str = ""
+    bounce_password: str = field(default="", repr=False)
+    bounce_ca_file: Path | None = None
+    soft_bounce_limit: int = 3
     config_path: Path | None = None
 
     @property
@@ -244,6 +262,10 @@ class Settings:
     @property
     def sender(self) -> Sender:
         return _group(Sender, self)
+
+    @property
+    def bounces(self) -> Bounces:
+        return _group(Bounces, self, "bounce_", soft_limit="soft_bounce_limit")
 
     @property
     def signup(self) -> Signup:

@@ -77,6 +77,18 @@ def as_list_id(value: str) -> str:
     return list_id
 
 
+def as_address(value: str) -> str:
+    """A bare mailbox for the SMTP envelope (the bounce address): ASCII, no
+    name, no '+' (VERP adds one), nothing a MAIL FROM could not carry."""
+    address = str(value).strip()
+    if address and not re.fullmatch(r"[A-Za-z0-9._=-]{1,48}@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", address):
+        raise ValueError(
+            "must be a plain address such as bounces@news.example.org (ASCII letters, "
+            "digits, '.', '_', '-' and '=' before the @; no '+', which VERP adds)"
+        )
+    return address
+
+
 def as_web_url(value: str) -> str:
     url = str(value).strip()
     if url and not re.match(r"https?://[^\s\"'<>]+$", url):

@@ -50,6 +50,8 @@ class MessageSkeleton:
     domain: str
     list_id: str
     secret: bytes
+    bounce: str = ""  # the mailbox bounces go to (MAIL FROM); the sender when empty
+    verp: bool = False  # tag the bounce address per delivery (return_path)
 
 
 def header_safe(value: str) -> str:
@@ -62,6 +64,41 @@ def sender_address(from_addr: str) -> str:
     if not pairs or "@" not in pairs[0][1]:
         raise ConfigError(f"DIGEST_FROM {from_addr!r} has no address; use 'Name <you@example.org>'")
     return pairs[0][1]
+
+
+def bounce_mailbox(sender: Sender) -> str:
+    """Where bounces go: DIGEST_BOUNCE_ADDRESS, else bounces@ the sender's domain."""
+    if sender.bounce_address:
+        return sender.bounce_address
+    return "bounces@" + sender_address(sender.from_addr).rsplit("@", 1)[1]
+
+
+VERP_TOKEN = re.compile(r"[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*")
+
+
+def return_path(skeleton: MessageSkeleton, mid: str) -> str:
+    """The envelope sender (MAIL FROM) of one delivery, where its bounce goes.
+
+    With VERP it is the bounce mailbox tagged with the local part of the
+    delivery's Message-ID (`bounces+2026-11-30t0700.9f2c...@domain`), so a
+    bounce names its delivery even when the report quotes nothing of the
+    message. Where the tag would not fit a local part (64 octets), the plain
+    mailbox: the bounce is then matched by the Message-ID it quotes.
+    """
+    mailbox = skeleton.bounce or skeleton.sender
+    if not skeleton.verp:
+        return mailbox
+    token = mid.strip().strip("<>").rsplit("@", 1)[0]
+    local, domain = mailbox.rsplit("@", 1)
+    tagged = f"{local}+{token}"
+    if not VERP_TOKEN.fullmatch(token) or len(tagged) > 64:
+        return mailbox
+    return f"{tagged}@{domain}"
+
+
+def message_id_for(token: str, domain: str) -> str:
+    """The Message-ID a VERP tag stands for (see return_path)."""
+    return f"<{token.lower()}@{domain}>"
 
 
 def _encode_part(prepared: Prepared) -> EncodedPart:
@@ -93,6 +130,8 @@ def build_skeleton(compiled: CompiledEmail, sender: Sender, secret: bytes) -> Me
         domain=domain,
         list_id=list_id,
         secret=secret,
+        bounce=bounce_mailbox(sender),
+        verp=sender.verp,
     )
 
 

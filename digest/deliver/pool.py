@@ -28,6 +28,7 @@ class Job:
     message_id: str
     attempt: int = 1
     extra: tuple[tuple[str, str], ...] = ()  # further CSV columns, for field() slots
+    sender: str = ""  # the envelope sender (return path); the skeleton's when empty
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,9 @@ class Pool:
                     continue
                 try:
                     channel = channel or self.transport.open()
-                    result = Result(job, channel.send(job.skeleton.sender, job.address, message))
+                    result = Result(
+                        job, channel.send(job.sender or job.skeleton.sender, job.address, message)
+                    )
                 except DigestError as e:
                     self.halt.set()
                     result = Result(job, error=e)

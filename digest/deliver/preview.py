@@ -59,7 +59,7 @@ def send_test_copy(settings: Settings, db: Database, edition: Edition, address: 
         message = dkim_sign(message, policy.dkim)
     channel = make_transport(settings.smtp).open()
     try:
-        return channel.send(skeleton.sender, address, message)
+        return channel.send(skeleton.bounce or skeleton.sender, address, message)
     finally:
         channel.close()
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 from digest.deliver.dkim import DkimKey, dkim_sign
-from digest.deliver.message import MessageSkeleton, render_message
+from digest.deliver.message import MessageSkeleton, render_message, return_path
 from digest.deliver.pacing import Limits, Pacer, backoff
 from digest.deliver.pool import Job, Pool, Result
 from digest.deliver.transports import (
@@ -145,10 +145,17 @@ def _claimed(run: _Run, skeleton_for: SkeletonFor) -> Iterator[list[Job]]:
             ledger.mark_final(run.db, run.edition, gone, ledger.SUPPRESSED)
             run.report.skipped_suppressed += len(gone)
         yield [
-            Job(r.email, r.address, r.name, skeleton_for(r.variant), r.message_id, extra=r.fields)
+            _job(r, skeleton_for(r.variant))
             for r in rows
             if r.email not in reasons and r.email not in run.busy
         ]
+
+
+def _job(row: ledger.Delivery, skeleton: MessageSkeleton) -> Job:
+    sender = return_path(skeleton, row.message_id)
+    return Job(
+        row.email, row.address, row.name, skeleton, row.message_id, extra=row.fields, sender=sender
+    )
 
 
 class _Run:

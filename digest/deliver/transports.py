@@ -74,7 +74,9 @@ class MaildirChannel:
         self.box = mailbox.Maildir(path, create=True)
 
     def send(self, sender: str, recipient: str, message: bytes) -> Outcome:
-        key = self.box.add(message.replace(b"\r\n", b"\n"))
+        # A final delivery: the delivery agent records the envelope sender.
+        path = b"Return-Path: <" + UNSAFE_ADDRESS.sub("", sender).encode() + b">\n"
+        key = self.box.add(path + message.replace(b"\r\n", b"\n"))
         return Outcome(ledger.SENT, f"stored as {key}")
 
     def close(self) -> None:
@@ -191,7 +193,9 @@ class SmtpChannel:
             if 500 <= code < 600:
                 raise DeliveryError(
                     f"SMTP server {self.where} refused the sender {sender} "
-                    f"({_reply(code, text)}); check DIGEST_FROM and the server's sender rules"
+                    f"({_reply(code, text)}); check DIGEST_BOUNCE_ADDRESS and the server's sender "
+                    "rules (a relay that takes only your login's address as the sender needs "
+                    "DIGEST_BOUNCE_ADDRESS set to it and DIGEST_VERP=false)"
                 )
         else:
             code, text = rcpt

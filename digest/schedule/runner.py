@@ -34,6 +34,8 @@ RETRY_AFTER = timedelta(minutes=5)
 # is monotonic; NTP may slew the wall clock): count that slot as due.
 EARLY_TOLERANCE = timedelta(seconds=1)
 WATCH_SECONDS = 60
+# How often `digest run` reads the bounce mailbox, when there is one.
+BOUNCE_POLL = timedelta(minutes=5)
 
 
 class LeaseGuard(threading.Event):
@@ -162,6 +164,23 @@ class Runner:
                     break  # nothing long ran: no slot can have come due meanwhile
             self.log_next()
 
+    def read_bounces(self) -> None:
+        """Poll the bounce mailbox (DIGEST_BOUNCE_SOURCE); a failure is logged
+        and tried again next time, never the end of the runner."""
+        try:
+            run = job.read_bounces(self.settings)
+        except (DigestError, sqlite3.Error) as e:
+            log.error("bounce mailbox: %s; trying again in %s", e, BOUNCE_POLL)
+            return
+        except Exception:
+            log.exception("bounce mailbox: reading failed unexpectedly")
+            return
+        counts = ", ".join(f"{n} {kind}" for kind, n in sorted(run.tally.counts.items()))
+        if counts:
+            log.info("bounces read from %s: %s", run.source, counts)
+        for email in run.tally.suppressed:
+            log.info("suppressed %s: its mail bounced", email)
+
     def log_next(self) -> None:
         """Name the next slot, once per slot."""
         upcoming = next_slot(self.settings.schedule_group, datetime.now(self.zone))
@@ -197,6 +216,8 @@ def run_once(settings: Settings, stop: threading.Event | None = None) -> list[Sl
         if runner is None:
             return []
         runner.tick()
+        if settings.bounce_source:
+            runner.read_bounces()
         return runner.results
 
 
@@ -251,6 +272,14 @@ def _add_slot_jobs(runner: Runner) -> None:
     # machine sleeps and ignores wall-clock jumps: a cheap check every minute
     # keeps a slot from running hours late (or being missed) after either.
     runner.scheduler.add_job(runner.tick, "interval", seconds=WATCH_SECONDS, id="watch")
+    if runner.settings.bounce_source:
+        runner.scheduler.add_job(
+            runner.read_bounces,
+            "interval",
+            seconds=BOUNCE_POLL.total_seconds(),
+            id="bounces",
+            next_run_time=datetime.now(runner.zone),
+        )
 
 
 def send_now(

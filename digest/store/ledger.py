@@ -286,3 +286,47 @@ def sent_since(db: Database, since: str) -> int:
             "SELECT COUNT(*) FROM deliveries WHERE status = ? AND updated_at >= ?", (SENT, since)
         )
     )
+
+
+@dataclass(frozen=True)
+class Sent:
+    """The delivery a bounce report names."""
+
+    edition_id: str
+    email: str
+    status: str
+
+
+def by_message_id(db: Database, message_id: str) -> Sent | None:
+    row = db.one(
+        "SELECT edition_id, email, status FROM deliveries WHERE message_id = ? LIMIT 1",
+        (message_id,),
+    )
+    return (
+        None if row is None else Sent(str(row["edition_id"]), str(row["email"]), str(row["status"]))
+    )
+
+
+def mark_bounced(db: Database, edition_id: str, email: str, reply: str) -> None:
+    """A delivery the server accepted and the far end refused later."""
+    db.execute(
+        "UPDATE deliveries SET status = ?, last_reply = ?, updated_at = ?"
+        " WHERE edition_id = ? AND email = ? AND status IN (?, ?)",
+        (BOUNCED, reply, now(), edition_id, email, SENT, BOUNCED),
+    )
+
+
+def bounced_in_a_row(db: Database, email: str, limit: int) -> int:
+    """How many of this address's latest deliveries (newest edition first, up
+    to `limit`) bounced, until one that did not."""
+    rows = db.all(
+        "SELECT d.status FROM deliveries d JOIN editions e ON e.id = d.edition_id"
+        " WHERE d.email = ? AND d.status IN (?, ?) ORDER BY e.number DESC LIMIT ?",
+        (email.lower(), SENT, BOUNCED, limit),
+    )
+    streak = 0
+    for row in rows:
+        if row["status"] != BOUNCED:
+            break
+        streak += 1
+    return streak

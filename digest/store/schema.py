@@ -164,10 +164,24 @@ def _signups(db: Database) -> None:
     )
 
 
+def _bounces(db: Database) -> None:
+    """Bounces reported after the SMTP conversation: each report read once
+    (by its identity), matched to its delivery by Message-ID."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS bounces ("
+        " key TEXT PRIMARY KEY, edition_id TEXT NOT NULL DEFAULT '',"
+        " email TEXT NOT NULL DEFAULT '', kind TEXT NOT NULL, status TEXT NOT NULL DEFAULT '',"
+        " reason TEXT NOT NULL DEFAULT '', received_at TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS deliveries_message_id ON deliveries(message_id)")
+    db.execute("CREATE INDEX IF NOT EXISTS deliveries_email ON deliveries(email)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "release 0.1 schema", _baseline),
     Migration(2, "edition lifecycle; ledger rows carry their copy", _lifecycle),
     Migration(3, "sign-ups with double opt-in; shared rate limits", _signups),
+    Migration(4, "bounces reported later, matched to their delivery", _bounces),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -15,7 +15,7 @@ from zoneinfo import available_timezones
 
 from digest.config import Settings
 from digest.deliver import signup
-from digest.deliver.message import sender_address
+from digest.deliver.message import bounce_mailbox
 from digest.errors import SignupError, TooManyRequests
 from digest.store import Database
 from digest.web.http import Request, Response
@@ -159,7 +159,7 @@ class SignupPages:
             template, name=mail.name, hours=self.settings.confirm_hours, **links
         )
         raw = signup.message(self.settings.from_addr, mail.address, mail.name, subject, text)
-        self.mailer.submit(sender_address(self.settings.from_addr), mail.address, raw)
+        self.mailer.submit(bounce_mailbox(self.settings.sender), mail.address, raw)
 
     # The confirmation link
 

@@ -172,9 +172,12 @@ def test_sender_refused_stops_at_once_and_leaves_the_rest_pending(
     controller, handler = scripted
     handler.mail_reply = "553 5.7.1 sender not allowed"
     settings = settings_for(project, **smtp(controller))
-    with pytest.raises(DeliveryError, match=r"refused the sender digest@example\.org \(553") as e:
+    # The sender is the return path: the bounce mailbox tagged for the delivery.
+    with pytest.raises(
+        DeliveryError, match=r"refused the sender bounces\+\S+@example\.org \(553"
+    ) as e:
         job.send(settings)
-    assert "\n" not in str(e.value)
+    assert "\n" not in str(e.value) and "DIGEST_BOUNCE_ADDRESS" in str(e.value)
     assert {s for s, *_ in ledger(project).values()} == {"pending"}
     handler.mail_reply = "250 OK"
     assert job.send(settings).report.counts == {"sent": 3}
