@@ -5,10 +5,13 @@ Reads a JSONL file of news articles with reference highlights (rows with
 F1 of our extractive summariser and of Lead-3 (the first three sentences)
 measured in the same run, on the whole set and on its two halves (even and
 odd rows) as a check that a gain is not carried by a few articles, then the
-summariser's speed in sentences per second on one core.
+summariser's speed in sentences per second on one core. Last, a table of
+the key points of sectioned articles (the samples, and --seed files) beside
+the ones the summariser chose before issue 15 (bench/keypoints_before.json).
 
 Example:
-    python bench/summaries.py ../shared/eval/cnndm-dev.jsonl --sentences 3
+    python bench/summaries.py ../shared/eval/cnndm-dev.jsonl \\
+        --seed ../shared/seed/000_3bcaae23baa95921.txt
 Needs the ``bench`` extra: pip install -e '.[bench]'
 """
 
@@ -24,6 +27,8 @@ from typing import Any
 
 from rouge_score import rouge_scorer  # type: ignore[import-untyped]
 
+from digest.collect.files import read_article
+from digest.model import KeyPoint
 from digest.summarize import (
     ExtractiveSummarizer,
     SummaryOptions,
@@ -32,6 +37,9 @@ from digest.summarize import (
 )
 
 METRICS = ("rouge1", "rouge2", "rougeLsum")
+HERE = Path(__file__).resolve().parent
+BEFORE = HERE / "keypoints_before.json"
+SAMPLES = HERE.parent / "samples"
 Summarise = Callable[[dict[str, Any]], list[str]]
 
 
@@ -77,11 +85,48 @@ def report(name: str, rows: list[dict[str, Any]], summaries: list[list[str]]) ->
     print(f"{name:<12}" + "".join(f"{c:>10}" for c in cells) + "   halves " + "  ".join(half_cells))
 
 
+def shown(text: str, bullets: Sequence[str]) -> str:
+    """A key point as one table cell: its sentence and its bullets."""
+    cell = text + "".join(f" • {b}" for b in bullets)
+    return cell.replace("|", "/") or "(none)"
+
+
+def key_point_table(paths: Sequence[Path]) -> None:
+    """Each headed section's key point before issue 15 and now, side by side."""
+    before = json.loads(BEFORE.read_text(encoding="utf-8"))["articles"]
+    summarizer = ExtractiveSummarizer(SummaryOptions())
+    print("\n| article | section | key point before | key point now |\n|---|---|---|---|")
+    for path in paths:
+        name = (
+            path.name
+            if not path.is_relative_to(SAMPLES.parent)
+            else str(path.relative_to(SAMPLES.parent))
+        )
+        article = read_article(path)
+        summary = summarizer.summarize(article)
+        now: dict[str, KeyPoint] = {p.heading: p for p in summary.key_points}
+        old = before.get(name, {}).get("key_points", {})
+        for section in article.sections:
+            if not section.heading:
+                continue
+            was = old.get(section.heading, {"text": "", "bullets": []})
+            point = now.get(section.heading, KeyPoint(section.heading))
+            cells = [name, section.heading, shown(was["text"], was["bullets"])]
+            print("| " + " | ".join([*cells, shown(point.text, point.bullets)]) + " |")
+        print(
+            f"| {name} | *summary* | {' '.join(before.get(name, {}).get('summary', []))} "
+            f"| {' '.join(summary.sentences)} |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("path", type=Path, help="JSONL rows with id, article, reference")
     parser.add_argument("--sentences", type=int, default=3, help="sentences per summary")
     parser.add_argument("--rounds", type=int, default=3, help="timed passes over the set")
+    parser.add_argument(
+        "--seed", type=Path, action="append", default=[], help="a sectioned article file"
+    )
     args = parser.parse_args()
 
     rows = load_rows(args.path)
@@ -105,6 +150,8 @@ def main() -> None:
     words = statistics.mean(sum(len(s.split()) for s in ours(r)) for r in rows)
     print(f"ours: {words:.1f} words per summary on average")
     print("speed: " + ", ".join(f"{r:,.0f}" for r in rates) + " sentences/s (first pass cold)")
+    samples = sorted(p for p in SAMPLES.rglob("*") if p.suffix in (".txt", ".md"))
+    key_point_table([*args.seed, *samples])
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ class Article:
     source: str = ""
     author: str = ""
     published: datetime | None = None
+    # The source's `language` option ("de"); empty: the digest's language.
+    language: str = ""
 
     @property
     def text(self) -> str:
@@ -135,6 +137,7 @@ def article_to_dict(article: Article) -> dict[str, object]:
         "source": article.source,
         "author": article.author,
         "published": article.published.isoformat() if article.published else None,
+        "language": article.language,
         "sections": [
             {
                 "heading": s.heading,
@@ -160,6 +163,7 @@ def article_from_dict(data: dict[str, object]) -> Article:
         source=str(data.get("source") or ""),
         author=str(data.get("author") or ""),
         published=datetime.fromisoformat(str(published)) if published else None,
+        language=str(data.get("language") or ""),
         sections=tuple(
             ArticleSection(
                 str(s.get("heading", "")),

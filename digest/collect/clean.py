@@ -22,11 +22,13 @@ SKIPPED = frozenset(
     {"script", "style", "iframe", "noscript", "object", "embed", "template", "svg", "math"}
     | {"head", "title", "form", "button", "select", "textarea", "canvas", "audio", "video"}
     | {"frame", "frameset", "applet", "noembed", "noframes", "nav", "aside", "footer"}
+    # A picture's caption and credit describe the picture, not the story.
+    | {"figure", "figcaption"}
 )
 HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 BLOCKS = frozenset(
     {"p", "div", "blockquote", "br", "pre", "section", "article", "tr", "dd", "dt", "hr"}
-    | {"figcaption", "table", "ul", "ol", "dl", "header", "main", "address", "center"}
+    | {"table", "ul", "ol", "dl", "header", "main", "address", "center"}
 )
 SPACES = re.compile(r"\s+")
 # Control characters other than whitespace have no place in an email.
@@ -175,3 +177,20 @@ def html_to_sections(html: str) -> tuple[ArticleSection, ...]:
     if heading or paragraphs or bullets:
         sections.append(ArticleSection(heading, (*paragraphs,), (*bullets,), (*links,)))
     return tuple(sections)
+
+
+def clip(text: str, limit: int) -> str:
+    """Text of at most ``limit`` characters, cut at a word boundary with an ellipsis.
+
+    Example:
+        >>> clip("A standfirst that runs on and on", 20)
+        'A standfirst that…'
+    """
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    head = text[: max(limit - 1, 1)]
+    if not text[len(head)].isspace() and " " in head.strip():
+        head = head.rsplit(" ", 1)[0]  # back to the last whole word
+    # A comma or an opening bracket before the ellipsis reads as a typo.
+    return head.rstrip(" ,;:([{–—-") + "…"

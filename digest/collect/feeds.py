@@ -13,7 +13,7 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
-from digest.collect.clean import block_text, html_to_sections, html_to_text, plain
+from digest.collect.clean import block_text, clip, html_to_sections, html_to_text, plain
 from digest.collect.identity import article_id, canonical_url, content_hash
 from digest.collect.outcome import Entry
 from digest.errors import SourceError
@@ -112,7 +112,7 @@ def _standfirst(summary: str, body_html: str, sections: tuple[ArticleSection, ..
         return ""
     text = html_to_text(summary)
     flat = " ".join(t for s in sections for t in (s.heading, *s.paragraphs, *s.bullets) if t)
-    return "" if text[:200] in flat[:2000] else text[:STANDFIRST_CHARS]
+    return "" if text[:200] in flat[:2000] else clip(text, STANDFIRST_CHARS)
 
 
 def _article(
@@ -127,7 +127,7 @@ def _article(
     author: str,
 ) -> Entry:
     text = " ".join(p for s in sections for p in (*s.paragraphs, *s.bullets))
-    title = title or (text[:80].rsplit(" ", 1)[0] + "…" if len(text) > 80 else text) or "Untitled"
+    title = title or clip(text, 80) or "Untitled"
     key = guid or ("" if link else content_hash(title, text))
     article = Article(
         id=article_id(url, link, key),
@@ -148,7 +148,7 @@ def _title(detail: Any, raw: Any) -> str:
     is_html = bool(detail) and "html" in str(detail.get("type", ""))
     if is_html or TAG_LIKE.search(text):
         text = html_to_text(text)
-    return plain(text)[:TITLE_CHARS]
+    return clip(plain(text), TITLE_CHARS)
 
 
 def _http(url: str) -> str:
@@ -196,7 +196,7 @@ def _json_item(item: dict[str, Any], url: str, base: str, label: str) -> Entry:
     html = item.get("content_html") or ""
     text = item.get("content_text") or ""
     sections = html_to_sections(str(html)) if html else _text_sections(str(text))
-    summary = plain(str(item.get("summary") or ""))[:STANDFIRST_CHARS]
+    summary = clip(plain(str(item.get("summary") or "")), STANDFIRST_CHARS)
     title = _title(None, item.get("title") or "")
     published = _iso(item.get("date_published") or item.get("date_modified"))
     authors = item.get("authors") or ([item["author"]] if item.get("author") else [])

@@ -4,7 +4,7 @@ the source itself fared (for its health record and conditional GET).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from digest.config import SourceConfig
 from digest.model import Article
@@ -37,3 +37,12 @@ class SourceResult:
     error: str = ""
     validators: tuple[str, str] | None = None
     not_modified: bool = False
+
+
+def in_language(result: SourceResult) -> SourceResult:
+    """The result with the source's `language` option on each of its articles."""
+    code = result.source.language
+    if not code or not result.entries:
+        return result
+    entries = tuple(replace(e, article=replace(e.article, language=code)) for e in result.entries)
+    return replace(result, entries=entries)

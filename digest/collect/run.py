@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from digest.collect.fetch import fetcher
 from digest.collect.identity import identity_keys
-from digest.collect.outcome import Entry, Problem, SourceResult
+from digest.collect.outcome import Entry, Problem, SourceResult, in_language
 from digest.collect.reader import IsNew, is_remote, read_local, read_remote
 from digest.collect.remember import is_new, remember_all
 from digest.config import Fetch, SectionConfig, SourceConfig
@@ -49,14 +49,15 @@ async def read_all(
     """Read every planned source; hand each result over as soon as it is in."""
     for section, spec in plan:
         if not is_remote(spec.url):
-            on_result(section, read_local(spec))
+            on_result(section, in_language(read_local(spec)))
     remote = [(section, spec) for section, spec in plan if is_remote(spec.url)]
     if not remote:
         return
     async with fetcher(settings) as client:
 
         async def one(section: str, spec: SourceConfig) -> tuple[str, SourceResult]:
-            return section, await read_remote(client, spec, validators(spec.url), new(spec))
+            result = await read_remote(client, spec, validators(spec.url), new(spec))
+            return section, in_language(result)
 
         for done in asyncio.as_completed([one(s, spec) for s, spec in remote]):
             on_result(*await done)

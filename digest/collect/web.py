@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import trafilatura
 
-from digest.collect.clean import html_to_sections, plain
+from digest.collect.clean import clip, html_to_sections, plain
 from digest.collect.identity import article_id, canonical_url
 from digest.errors import SourceError
 from digest.model import Article, ArticleSection
@@ -17,6 +17,8 @@ from digest.model import Article, ArticleSection
 FEED_LINK = re.compile(
     rb"<link[^>]+type=[\"']application/(?:rss|atom)\+xml[\"'][^>]*>", re.IGNORECASE
 )
+# A page's description is its standfirst, cut at a word past this length.
+STANDFIRST_CHARS = 400
 HREF = re.compile(rb"href=[\"']([^\"']+)[\"']", re.IGNORECASE)
 
 
@@ -58,7 +60,7 @@ def read_page(body: bytes, url: str, name: str = "") -> Article:
         id=article_id(url, link),
         title=title or link,
         url=link,
-        standfirst=plain(str(meta.description or ""))[:400] if meta else "",
+        standfirst=clip(plain(str(meta.description or "")), STANDFIRST_CHARS) if meta else "",
         sections=sections,
         source=name or (plain(str(meta.sitename or "")) if meta else "") or link,
         author=plain(str(meta.author or "")) if meta else "",

@@ -21,7 +21,7 @@ from digest.config.settings import SectionConfig, Settings, SourceConfig
 from digest.errors import ConfigError
 
 SOURCE_KINDS = ("auto", "feed", "page")
-SOURCE_KEYS = ("url", "name", "kind", "full_text", "max_age_days")
+SOURCE_KEYS = ("url", "name", "kind", "full_text", "max_age_days", "language")
 SECTION_KEYS = ("key", "title", "sources", "limit")
 
 
@@ -29,7 +29,7 @@ SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "title": ("DIGEST_TITLE", v.as_str),
     "timezone": ("DIGEST_TIMEZONE", v.as_timezone),
     "schedule": ("DIGEST_SCHEDULE", v.as_cron),
-    "language": ("DIGEST_LANGUAGE", v.as_str),
+    "language": ("DIGEST_LANGUAGE", v.as_language),
     "smtp_host": ("DIGEST_SMTP_HOST", v.as_str),
     "smtp_port": ("DIGEST_SMTP_PORT", v.as_port),
     "smtp_user": ("DIGEST_SMTP_USER", v.as_str),
@@ -222,7 +222,11 @@ def _source(raw: Any, base: Path, where: str) -> SourceConfig:
     if not isinstance(full_text, bool):
         raise ConfigError(f"{where}: 'full_text' must be true or false")
     name = str(raw.get("name") or "")
-    return SourceConfig(_resolve_source(url.strip(), base), name, kind, full_text, age)
+    language = raw.get("language", "")
+    if not isinstance(language, str) or not v.LANGUAGE.fullmatch(language or "en"):
+        raise ConfigError(f'{where}: \'language\' must be a code such as "de" or "pt-BR"')
+    path = _resolve_source(url.strip(), base)
+    return SourceConfig(path, name, kind, full_text, age, language)
 
 
 def _resolve_source(source: str, base: Path) -> str:

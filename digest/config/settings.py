@@ -24,6 +24,8 @@ class SourceConfig:
     kind: str = "auto"
     full_text: bool = False
     max_age_days: int | None = None
+    # The language of the source's articles ("de", "fr-CA"); empty: the digest's.
+    language: str = ""
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,8 @@ class SummaryOptions:
     article_words: int = 80  # word budget per article summary; 0 means none
     key_points: bool = True
     edition_words: int = 0  # for all summaries of an edition together; 0 means none
+    # Sentence splitting and stop words; an article's own language wins.
+    language: str = "en"
     # The LLM adapter is used only when both base URL and model are set.
     llm_base_url: str | None = None
     llm_model: str | None = None
@@ -278,6 +282,7 @@ class Settings:
             sentences=self.summary_sentences,
             article_words=self.summary_words,
             edition_words=self.edition_words,
+            language=self.language,
             llm_base_url=self.llm_base_url or None,
             llm_model=self.llm_model or None,
             llm_api_key=self.llm_api_key or None,

@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from digest.config.cron import crontab_trigger
 
 SECURITY_MODES = ("starttls", "ssl", "none")
+# A BCP 47 language tag, loosely: "en", "de-AT", "pt_BR", "zh-Hant-TW".
+LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*")
 
 
 def as_int(value: str) -> int:
@@ -26,6 +28,13 @@ def as_float(value: str) -> float:
 
 def as_str(value: str) -> str:
     return str(value).strip()
+
+
+def as_language(value: str) -> str:
+    code = str(value).strip()
+    if not LANGUAGE.fullmatch(code):
+        raise ValueError('must be a language code such as "en", "de" or "pt-BR"')
+    return code
 
 
 def as_path(value: str) -> Path:

@@ -5,22 +5,18 @@ leaving sentences out, never by cutting one.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections.abc import Sequence
 
+from digest.collect.clean import clip
 from digest.config import SummaryOptions
-from digest.model import Article, ArticleSection, KeyPoint, Summary
-from digest.summarize.ranking import (
-    Candidate,
-    content_words,
-    make_candidates,
-    score,
-    select,
-    term_counts,
-)
+from digest.model import Article, Summary
+from digest.summarize.coherence import shown
+from digest.summarize.keypoints import Pool, choose, section_pool
+from digest.summarize.language import Language, language
+from digest.summarize.ranking import Candidate, make_candidates, score, select, term_counts
 
-# A bullet list is kept as a key point when it is this short.
-KEY_POINT_BULLETS = 4
-KEY_POINT_BULLET_WORDS = 25
+# A "sentence" longer than this is text glued together; it is cut at a word.
+SENTENCE_CHARS = 600
 
 
 class ExtractiveSummarizer:
@@ -30,18 +26,42 @@ class ExtractiveSummarizer:
         self.options = options or SummaryOptions()
 
     def summarize(self, article: Article) -> Summary:
-        candidates = make_candidates(_body_blocks(article))
-        counts = term_counts(candidates, (article.title, article.standfirst))
-        chosen = select(
-            candidates,
-            score(candidates, counts),
-            self.options.sentences,
-            self.options.article_words,
-        )
-        sentences = tuple(c.text for c in chosen)
+        lang = language(article.language or self.options.language)
+        candidates = make_candidates(_body_blocks(article), lang=lang)
+        counts = term_counts(candidates, (article.title, article.standfirst), lang)
+        scores = score(candidates, counts)
+        chosen = self._select(candidates, scores)
         if not self.options.key_points:
-            return Summary(sentences)
-        return Summary(sentences, key_points(article, counts, set(sentences)))
+            return Summary(_texts(chosen, lang))
+        pools = [section_pool(s, counts, lang) for s in article.sections if s.heading]
+        chosen = self._leave_key_points(candidates, scores, chosen, pools)
+        taken = {c.text for c in chosen}
+        points = (choose(pool, taken, lang) for pool in pools)
+        return Summary(_texts(chosen, lang), tuple(p for p in points if p is not None))
+
+    def _select(self, candidates: list[Candidate], scores: Sequence[float]) -> list[Candidate]:
+        return select(candidates, scores, self.options.sentences, self.options.article_words)
+
+    def _leave_key_points(
+        self,
+        candidates: list[Candidate],
+        scores: Sequence[float],
+        chosen: list[Candidate],
+        pools: Sequence[Pool],
+    ) -> list[Candidate]:
+        """The summary without the sentence each headed section needs for its
+        key point: a section the summary would empty keeps its best one."""
+        reserved: set[str] = set()
+        for _ in pools:  # each round reserves for at least one more section
+            newly = _reserved(pools, chosen) - reserved
+            if not newly:
+                break
+            reserved |= newly
+            kept = [i for i, c in enumerate(candidates) if c.text not in reserved]
+            chosen = self._select([candidates[i] for i in kept], [scores[i] for i in kept])
+            if not chosen:  # the summary comes first: it keeps its best sentence
+                return self._select(candidates, scores)[:1]
+        return chosen
 
 
 def _body_blocks(article: Article) -> list[str]:
@@ -51,38 +71,13 @@ def _body_blocks(article: Article) -> list[str]:
     return paragraphs or [b for section in article.sections for b in section.bullets]
 
 
-def key_points(article: Article, counts: Counter[str], taken: set[str]) -> tuple[KeyPoint, ...]:
-    """One key point per headed section, chosen within that section."""
-    points = []
-    for section in article.sections:
-        if not section.heading:
-            continue
-        point = _key_point(section, counts, taken)
-        if point.text or point.bullets:
-            points.append(point)
-    return tuple(points)
+def _texts(chosen: Sequence[Candidate], lang: Language) -> tuple[str, ...]:
+    texts = shown([c.position for c in chosen], [c.text for c in chosen], lang)
+    return tuple(clip(t, SENTENCE_CHARS) for t in texts)
 
 
-def _key_point(section: ArticleSection, counts: Counter[str], taken: set[str]) -> KeyPoint:
-    bullets = section.bullets
-    short_list = 0 < len(bullets) <= KEY_POINT_BULLETS and all(
-        len(b.split()) <= KEY_POINT_BULLET_WORDS for b in bullets
-    )
-    blocks = list(section.paragraphs) if short_list else [*section.paragraphs, *bullets]
-    candidates = make_candidates(blocks)
-    # The heading says what the section is about: its words weigh as a mention.
-    local = counts + Counter(content_words(section.heading))
-    best = _best_untaken(candidates, score(candidates, local), taken)
-    return KeyPoint(section.heading, best, bullets if short_list else ())
-
-
-def _best_untaken(candidates: list[Candidate], scores: list[float], taken: set[str]) -> str:
-    # A key point the summary already shows word for word reads as a stutter in
-    # the email: take the best sentence not shown, or none (the point is dropped).
-    ranked = sorted(
-        (i for i, s in enumerate(scores) if s > 0), key=lambda i: scores[i], reverse=True
-    )
-    for i in ranked:
-        if candidates[i].text not in taken:
-            return candidates[i].text
-    return ""
+def _reserved(pools: Sequence[Pool], chosen: Sequence[Candidate]) -> set[str]:
+    """The best sentence of each section the summary would leave with no key
+    point that informs."""
+    taken = {c.text for c in chosen}
+    return {text for text in (pool.needs(taken) for pool in pools) if text}

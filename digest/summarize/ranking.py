@@ -14,13 +14,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from digest.summarize.sentences import (
-    ends_like_sentence,
-    is_furniture,
-    looks_like_caption,
-    split_sentences,
-    strip_lead_in,
-)
+from digest.summarize.coherence import PERSONAL, leans_back, names_someone
+from digest.summarize.language import Language, language
+from digest.summarize.noise import is_furniture, looks_like_caption, strip_lead_in
+from digest.summarize.sentences import ends_like_sentence, split_sentences
 from digest.summarize.words import text_words
 
 # Weights, set once on news in general (see bench/RESULTS.md), not per article.
@@ -31,20 +28,19 @@ CAPTION_FACTOR = 0.6  # "X, pictured, ..." describes a photo, not the news
 QUOTE_FACTOR = 0.6  # a sentence opening with a quotation rarely says what happened
 LONG_WORDS = 50  # past this a "sentence" is usually text glued to a caption
 LONG_FACTOR = 0.6
+TEASER_FACTOR = 0.6  # a question or a hook leads into the news without giving it
+# A one-clause sentence this short, without a number, is a hook: "Back home,
+# the gambit is risky." It leads into the story rather than telling it.
+HOOK_WORDS = 10
 REDUNDANCY = 1.0  # share of a score lost per unit of overlap with a chosen sentence
 MIN_WORDS = 5  # shorter ones ("No wonder.") carry no news on their own
 
-_QUOTES = "\"'“‘«"
-_TOKEN = re.compile(r"[a-z0-9]{2,}")
-_STOPWORD_TEXT = """a about after again all also am an and any are as at be been before
-    being but by can could did do does down during each few for from had has
-    have he her here hers him his how i if in into is it its just me more most
-    mr mrs ms my new no not now of off on once one only or other our out over
-    own said same says she should so some such than that the their them then
-    there these they this those through to too two under up us very was we
-    were what when where which while who whom why will with would year years
-    yes yet you your"""
-STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+_QUOTES = "\"'“‘«„"
+_CLAUSE_BREAK = re.compile(r"[,;:—–(]|\s-\s")
+_DIGIT = re.compile(r"\d")
+# Words of two letters or more, in any script ("kite", "Drache", "змей").
+_TOKEN = re.compile(r"[^\W_]{2,}")
+ENGLISH = language("en")
 
 
 @dataclass(frozen=True)
@@ -58,22 +54,29 @@ class Candidate:
     eligible: bool
     caption: bool = False
     quote: bool = False
+    hook: bool = False
+    # Opens with a word that leans on the sentence before: a connective
+    # ("But"), or a reference (coherence.PERSONAL "He", coherence.POINTER "This").
+    connective: bool = False
+    reference: str = ""
 
 
-def content_words(text: str) -> frozenset[str]:
+def content_words(text: str, lang: Language = ENGLISH) -> frozenset[str]:
     """Lowercased words that carry meaning, plural "s" folded into the stem."""
     words = set(_TOKEN.findall(text.lower()))
-    words -= STOPWORDS
+    words -= lang.stopwords
     # "kites" and "kite" are one topic; a full stemmer costs more than it adds.
     return frozenset(w[:-1] if len(w) > 3 and w[-1] == "s" and w[-2] != "s" else w for w in words)
 
 
-def make_candidates(blocks: Iterable[str], start: int = 0) -> list[Candidate]:
+def make_candidates(
+    blocks: Iterable[str], start: int = 0, lang: Language = ENGLISH
+) -> list[Candidate]:
     """Sentences of the blocks, furniture dropped, numbered from ``start``."""
     found = []
     position = start
     for block in blocks:
-        for raw in split_sentences(block):
+        for raw in split_sentences(block, lang.code):
             text = strip_lead_in(raw)
             if not text or is_furniture(text):
                 continue
@@ -84,24 +87,41 @@ def make_candidates(blocks: Iterable[str], start: int = 0) -> list[Candidate]:
                 Candidate(
                     position,
                     text,
-                    content_words(text),
+                    content_words(text, lang),
                     length,
                     eligible,
                     caption=looks_like_caption(text),
                     quote=text[0] in _QUOTES,
+                    hook=is_hook(text, length, lang),
+                    connective=bool(lang.connective and lang.connective.match(text)),
+                    reference=leans_back(text, lang),
                 )
             )
             position += 1
     return found
 
 
-def term_counts(candidates: Iterable[Candidate], extra: Iterable[str] = ()) -> Counter[str]:
+def is_hook(text: str, length: int, lang: Language) -> bool:
+    """A question, or a short one-clause sentence without a number: it leads
+    into the news ("Officially, the trip focused on trade.") without giving it."""
+    if text.rstrip("\"'”’»“ ").endswith("?"):
+        return True
+    if length > HOOK_WORDS or _DIGIT.search(text):
+        return False
+    clauses = [p for p in _CLAUSE_BREAK.split(text) if len(p.split()) >= 3]
+    words = (w.strip(".,;:!?\"'”’«»").lower() for w in text.split()[1:])
+    return len(clauses) < 2 and not any(w in lang.joiners for w in words)
+
+
+def term_counts(
+    candidates: Iterable[Candidate], extra: Iterable[str] = (), lang: Language = ENGLISH
+) -> Counter[str]:
     """In how many sentences each word appears; ``extra`` texts (title...) count once."""
     counts: Counter[str] = Counter()
     for candidate in candidates:
         counts.update(candidate.words)
     for text in extra:
-        counts.update(content_words(text))
+        counts.update(content_words(text, lang))
     return counts
 
 
@@ -123,6 +143,8 @@ def score(candidates: Sequence[Candidate], counts: Counter[str]) -> list[float]:
             result *= CAPTION_FACTOR
         if candidate.quote:
             result *= QUOTE_FACTOR
+        if candidate.hook:
+            result *= TEASER_FACTOR
         if candidate.length > LONG_WORDS:
             result *= LONG_FACTOR
         scores.append(result)
@@ -141,9 +163,10 @@ def select(
 ) -> list[Candidate]:
     """Up to ``count`` best candidates within ``word_budget`` (0: none), in text order.
 
-    Sentences are never cut: one that does not fit the budget is skipped. If
-    not even one fits, the best sentence is returned alone, so that an article
-    is never left without a summary.
+    Sentences are never cut: one that does not fit the budget is skipped. A
+    sentence opening with a reference ("He", "This") comes with the sentence
+    before it, or not at all. If not even one fits, the best sentence is
+    returned alone, so that an article is never left without a summary.
     """
     eligible = [i for i, s in enumerate(scores) if s > 0 and candidates[i].eligible]
     pool = list(eligible)
@@ -152,16 +175,50 @@ def select(
     while pool and len(chosen) < count:
         best = max(pool, key=lambda i: _novel(scores[i], candidates[i], chosen))
         pool.remove(best)
-        if word_budget and words + candidates[best].length > word_budget:
+        group = _with_antecedent(candidates, best, {c.position for c in chosen})
+        size = sum(c.length for c in group)
+        if not group or len(chosen) + len(group) > count:
             continue
-        chosen.append(candidates[best])
-        words += candidates[best].length
+        if word_budget and words + size > word_budget:
+            continue
+        chosen += group
+        words += size
+        if len(group) == 2:
+            pool = [i for i in pool if i != best - 1]
     if not chosen and any(s > 0 for s in scores):
         chosen.append(candidates[max(range(len(scores)), key=scores.__getitem__)])
     if len(eligible) < count:  # a short article: not a budget that left room
         budget_left = word_budget - words if word_budget else 0
         chosen += fill_short(candidates, chosen, count - len(chosen), budget_left)
     return sorted(chosen, key=lambda c: c.position)
+
+
+def _with_antecedent(
+    candidates: Sequence[Candidate], index: int, chosen: set[int]
+) -> list[Candidate]:
+    """The candidate, with the sentence before it when it leans on that one;
+    nothing when it leans on something that cannot be shown with it."""
+    candidate = candidates[index]
+    # The text's first sentence leans on nothing: "This is the moment ..."
+    # points forward, to what follows in the same sentence.
+    if not candidate.reference or index == 0 or candidate.position - 1 in chosen:
+        return [candidate]
+    if candidate.reference == PERSONAL and _named_before(candidates, candidate, chosen):
+        return [candidate]
+    before = candidates[index - 1]
+    if before.position != candidate.position - 1 or before.reference:
+        return []
+    return [before, candidate] if ends_like_sentence(before.text) else []
+
+
+def _named_before(candidates: Sequence[Candidate], candidate: Candidate, chosen: set[int]) -> bool:
+    """True when the last shown sentence before a pronoun names someone it
+    can stand for: "He" after "The minister, John Smith, ..." reads fine."""
+    earlier = [p for p in chosen if p < candidate.position]
+    if not earlier:
+        return False
+    last = max(earlier)
+    return any(c.position == last and names_someone(c.text) for c in candidates)
 
 
 def fill_short(
