@@ -19,7 +19,7 @@ from mjml import mjml_to_html
 from digest.config import Look
 from digest.errors import RenderError
 from digest.model import Edition, EditionArticle
-from digest.render import budget
+from digest.render import budget, colours
 from digest.render import cache as render_cache
 from digest.render.compiled import CompiledEmail, Prepared
 from digest.render.templates import (
@@ -35,6 +35,12 @@ from digest.render.templates import (
 )
 
 log = logging.getLogger(__name__)
+
+# After the preheader, inboxes show the start of the body ("View in your
+# browser"); a run of invisible characters fills the preview instead. Each
+# group is a combining grapheme joiner, a zero-width non-joiner and a no-break
+# space: nothing to see, but clients count them as preview text.
+PREHEADER_FILLER = "\u034f\u200c\u00a0" * 90
 
 
 def source_label(article: EditionArticle) -> str:
@@ -77,10 +83,10 @@ def context(edition: Edition, look: Look, web: bool = False, more: int = 0) -> d
         "sections": sections,
         "article_count": sum(len(s["articles"]) for s in sections),
         "brand": {
-            "color": look.brand_color,
-            "accent": look.accent_color,
+            **colours.palette(look.brand_color, look.accent_color),
             "logo_url": safe_url(look.logo_url) if look.logo_url else "",
         },
+        "preheader_filler": PREHEADER_FILLER,
         "view_url": view_url(look, edition.id),
         "postal_address": look.postal_address,
         "footer_text": look.footer_text,

@@ -192,8 +192,32 @@ def test_ampersands_and_quotes_in_subject_preheader_and_logo_alt_stay_intact(
     text = HTMLText()
     text.feed(html)
     # The inbox shows the preheader and the <title>: an ampersand stays one.
-    assert text.hidden_preheader() == "Q&A: AT&T’s ”deal” ‹b›x‹/b› 😀"
+    preheader, filler = split_filler(text.hidden_preheader())
+    assert preheader == "Q&A: AT&T’s ”deal” ‹b›x‹/b› 😀"
+    assert len(filler) > 150
     assert text.title.strip().startswith("Q&A: AT&T")
+
+
+FILLER = "\u034f\u200c\u00a0"
+
+
+def split_filler(preheader: str) -> tuple[str, str]:
+    """The preheader's text, and the invisible filler after it."""
+    text = preheader.rstrip(FILLER)
+    return text, preheader[len(text) :]
+
+
+def test_the_preheader_is_followed_by_invisible_filler(project: Path) -> None:
+    look = settings_for(project, DIGEST_PREHEADER="Rivers, trains and tea").look
+    html, _ = personalize(compile_edition(hostile_edition(), look), {})
+    text = HTMLText()
+    text.feed(html)
+    preheader, filler = split_filler(text.hidden_preheader())
+    assert preheader == "Rivers, trains and tea"
+    # Enough that an inbox preview (about 140 characters on a wide screen)
+    # never reaches the body's "View in your browser".
+    assert len(filler) >= 200 and not filler.strip(FILLER)
+    assert html.index(filler) < html.index("View in your browser")
 
 
 def test_the_email_loads_nothing_from_third_parties(project: Path) -> None:
