@@ -14,7 +14,8 @@ from digest.render import budget
 from digest.render.compile import _compile_mjml, context, personalize
 from digest.render.templates import render_template, template_environment
 from tests.conftest import settings_for
-from tests.render.caniemail import FEATURES, Views, features_used, views
+from tests.render.caniemail import FEATURES, features_used
+from tests.render.html_views import Views, views
 from tests.render_samples import SUBSCRIBER, golden_edition
 
 DESIGN = {
@@ -44,6 +45,13 @@ def test_every_feature_the_email_uses_is_in_the_table(email: Views) -> None:
         f"the template now uses {unknown}: look each up in caniemail's _features/ and add its"
         " support in the listed clients to tests/render/caniemail.py"
     )
+
+
+def test_a_feature_new_to_the_template_is_noticed(email: Views) -> None:
+    grid = views(email.source.replace("<h2 ", '<h2 style="display:grid;position:sticky" ', 1))
+    assert "css-position" in features_used(grid) - set(FEATURES)
+    # A value a listed client lacks (grid: Gmail's apps with other accounts).
+    assert FEATURES["css-display"].check is not None and FEATURES["css-display"].check(grid)
 
 
 def test_every_gap_in_a_listed_client_has_a_fallback_that_holds(email: Views) -> None:

@@ -3,6 +3,7 @@ informs, bullets kept as bullets, and clean cuts."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,46 @@ def test_a_run_on_key_point_is_cut_at_a_word_with_an_ellipsis() -> None:
     (point,) = summarize(article, SummaryOptions(sentences=1)).key_points
     assert point.text.endswith("…") and len(point.text) <= 320
     assert point.text[:-1].split()[-1] in words.split()  # a whole word before the ellipsis
+
+
+def test_a_sectioned_article_builds_into_a_digest_with_every_section(project: Path) -> None:
+    """Done as a reader sees it: `digest build` on a sectioned article file."""
+    from tests.cli.test_cli import cli
+
+    (project / "harbour.txt").write_bytes((DATA / "harbour-deal.txt").read_bytes())
+    result = cli(project, "build", "--source", "harbour.txt", "--out", "built")
+    assert result.returncode == 0, result.stderr
+    html = (project / "built" / "digest.html").read_text(encoding="utf-8")
+    text = (project / "built" / "digest.txt").read_text(encoding="utf-8")
+    article = read_article(DATA / "harbour-deal.txt")
+    headings = [s.heading for s in article.sections if s.heading]
+    for shown in (html, text.replace("\n    ", " ")):
+        assert article.title in shown
+        for heading in headings:
+            assert f"{heading}:" in shown  # each heading with its key point after it
+    edition = json.loads((project / "built" / "edition.json").read_text(encoding="utf-8"))
+    (entry,) = edition["sections"][0]["articles"]
+    assert [p["heading"] for p in entry["key_points"]] == headings
+    assert all(p["text"] or p["bullets"] for p in entry["key_points"])
+    assert not entry["summary"][0].startswith(("Yet", "But", "However"))
+
+
+def test_an_editor_can_rewrite_a_key_point(project: Path) -> None:
+    from tests.cli.test_cli import cli
+
+    (project / "harbour.txt").write_bytes((DATA / "harbour-deal.txt").read_bytes())
+    assert cli(project, "build", "--source", "harbour.txt", "--out", "built").returncode == 0
+    path = project / "built" / "edition.json"
+    edition = json.loads(path.read_text(encoding="utf-8"))
+    points = edition["sections"][0]["articles"][0]["key_points"]
+    points[0]["text"] = "The mayors shook hands at dawn."
+    points[2]["bullets"] = ["Fixed fees for ten years."]
+    path.write_text(json.dumps(edition), encoding="utf-8")
+    result = cli(project, "build", "--edition", "built/edition.json", "--out", "again")
+    assert result.returncode == 0, result.stderr
+    html = (project / "again" / "digest.html").read_text(encoding="utf-8")
+    text = (project / "again" / "digest.txt").read_text(encoding="utf-8")
+    assert "The mayors shook hands at dawn." in html and "The mayors shook hands at dawn." in text
+    assert "<li style=margin:0 0 3px 0>Fixed fees for ten years.</li>" in html.replace('"', "")
+    assert "      * Fixed fees for ten years." in text
+    assert "Varga asked for fixed docking fees" not in html
