@@ -104,6 +104,9 @@ def _lines(facts: dict[str, Any]) -> list[str]:
             f"#{row['number']:<4} {row['id']}  {row['state']:9} {row['created']}  "
             f"{counts or 'no deliveries'}"
         )
+        for wave in row.get("waves", []):
+            counts = ", ".join(f"{n} {s}" for s, n in sorted(wave["deliveries"].items()))
+            lines.append(f"      wave {wave['due_at'] or 'at once':25} {counts}")
         lines += [
             f"      {p['status']:<8} {p['email']}  {p['updated_at']}  {p['last_reply']}"
             for p in row.get("problems", [])

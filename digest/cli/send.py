@@ -181,6 +181,12 @@ def print_send_result(result: job.SendResult, retry_failed: bool) -> None:
     )
     if result.test_reply:
         click.echo(f"Server answered: {result.test_reply}")
+    if delivered.waiting:
+        click.echo(
+            f"{delivered.waiting} wait for their local time, the next wave at "
+            f"{delivered.next_wave}: 'digest run' sends each wave when it comes "
+            "(or run 'digest send' again then)"
+        )
 
 
 COMMANDS = (collect, build, send)

@@ -98,6 +98,7 @@ SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "bounce_password": ("DIGEST_BOUNCE_PASSWORD", str),
     "bounce_ca_file": ("DIGEST_BOUNCE_CA_FILE", v.as_path),
     "soft_bounce_limit": ("DIGEST_SOFT_BOUNCE_LIMIT", v.as_positive),
+    "local_time": ("DIGEST_LOCAL_TIME", v.as_bool),
 }
 
 SECRETS = frozenset({"smtp_password", "secret_key", "llm_api_key", "bounce_password"})

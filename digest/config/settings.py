@@ -170,6 +170,7 @@ class Schedule:
     min_articles: int = 1
     lease_seconds: int = 60
     lease_busy: str = "exit"
+    local_time: bool = False  # a slot opens at its time in the earliest reader's zone
 
 
 @dataclass(frozen=True)
@@ -249,6 +250,7 @@ class Settings:
     bounce_password: str = field(default="", repr=False)
     bounce_ca_file: Path | None = None
     soft_bounce_limit: int = 3
+    local_time: bool = False
     config_path: Path | None = None
 
     @property

@@ -7,10 +7,11 @@ fan-out cut short (a missing list, a crash) simply runs again.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from digest.deliver.audience import SEND, Copy
 from digest.deliver.message import message_id
+from digest.deliver.waves import Waves
 from digest.store import ledger
 from digest.store.db import Database
 
@@ -32,16 +33,25 @@ class FanOut:
 
 
 def fan_out(
-    db: Database, edition_id: str, copies: Iterable[Copy], secret: bytes, domain: str
+    db: Database,
+    edition_id: str,
+    copies: Iterable[Copy],
+    secret: bytes,
+    domain: str,
+    waves: Waves | None = None,
 ) -> FanOut:
-    """Write a pending row per recipient, BATCH rows a transaction."""
+    """Write a pending row per recipient, BATCH rows a transaction; with
+    `waves` (local time), each row due at its reader's wave."""
     result = FanOut()
     entries: list[ledger.Entry] = []
     for copy in copies:
         result.add(copy.reason)
         if copy.variant is None:
             continue
-        entries.append(_entry(copy, copy.variant, edition_id, secret, domain))
+        entry = _entry(copy, copy.variant, edition_id, secret, domain)
+        if waves is not None:
+            entry = replace(entry, due_at=waves.due_at(copy.subscriber.timezone))
+        entries.append(entry)
         if len(entries) >= BATCH:
             _write(db, edition_id, entries)
             entries = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from digest.config import Settings
@@ -19,6 +20,7 @@ from digest.deliver.policy import policy_from
 from digest.deliver.send import DeliveryReport, ProgressFn, deliver
 from digest.deliver.subscribers import RowError
 from digest.deliver.transports import make_transport
+from digest.deliver.waves import Waves
 from digest.edition import FULL
 from digest.edition.lifecycle import finish_if_done
 from digest.model import Edition
@@ -38,6 +40,8 @@ class Delivered:
     report: DeliveryReport = field(default_factory=DeliveryReport)
     row_errors: list[RowError] = field(default_factory=list)
     done: bool = False  # every recipient has a final ledger row
+    waiting: int = 0  # rows of later waves (local time), not yet due
+    next_wave: str = ""  # ISO UTC time the next of them comes due
 
 
 def audience_for(settings: Settings, edition: Edition) -> Audience:
@@ -61,6 +65,7 @@ def deliver_edition(
     """Fan out (if the edition is still `built`), then send every row in
     `statuses`; the edition is `sent` once no row is left to try."""
     warn_if_links_unreachable(settings)
+    moment = datetime.now(UTC)
     variants = variants_for(settings, db, edition)
     transport = make_transport(settings.smtp)
     result = Delivered(transport.description, variants.compile(FULL).html_bytes)
@@ -72,13 +77,22 @@ def deliver_edition(
             db,
             everyone(settings.subscribers, db, result.row_errors.append),
         )
-        result.fan_out = fan_out(db, edition.id, chosen, variants.secret, domain)
+        waves = Waves(edition.created, settings.timezone, moment) if settings.local_time else None
+        result.fan_out = fan_out(db, edition.id, chosen, variants.secret, domain, waves)
         editions.set_state(db, edition.id, editions.SENDING)
-    policy = replace(policy_from(settings, db), statuses=statuses, tried_before=tried_before)
+    due_by = moment.isoformat(timespec="seconds")
+    policy = replace(
+        policy_from(settings, db), statuses=statuses, tried_before=tried_before, due_by=due_by
+    )
     result.report = deliver(
         edition.id, variants, transport, db, settings.base_url, policy, stop, progress
     )
     result.done = finish_if_done(db, edition.id)
+    if not result.done:
+        later = ledger.count_in(db, edition.id, (ledger.PENDING,)) - ledger.count_in(
+            db, edition.id, (ledger.PENDING,), due_by
+        )
+        result.waiting, result.next_wave = later, ledger.next_wave(db, edition.id, due_by) or ""
     return result
 
 

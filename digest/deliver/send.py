@@ -62,6 +62,8 @@ class Policy:
     statuses: tuple[str, ...] = (ledger.PENDING, ledger.DEFERRED)
     # Only rows last tried before this ISO time (the runner's deferred rounds).
     tried_before: str | None = None
+    # Only rows due by this ISO time: a later wave (local time) waits for its own.
+    due_by: str | None = None
 
 
 @dataclass
@@ -117,7 +119,7 @@ def deliver(
     left = ledger.reset_sending(db, edition)
     if left:
         log.info("%d message(s) were in flight when a send stopped; sending them again", left)
-    run.total = ledger.count_in(db, edition, policy.statuses)
+    run.total = ledger.count_in(db, edition, policy.statuses, policy.due_by)
     try:
         for jobs in _claimed(run, skeleton_for):
             run.dispatch(jobs)
@@ -136,7 +138,13 @@ def _claimed(run: _Run, skeleton_for: SkeletonFor) -> Iterator[list[Job]]:
     order; rows whose address was suppressed since the fan-out are settled."""
     after = ""
     while rows := ledger.rows_to_try(
-        run.db, run.edition, run.policy.statuses, after, BATCH, run.policy.tried_before
+        run.db,
+        run.edition,
+        run.policy.statuses,
+        after,
+        BATCH,
+        run.policy.tried_before,
+        run.policy.due_by,
     ):
         after = rows[-1].email
         reasons = audience.suppressed_among(run.db, [r.email for r in rows])

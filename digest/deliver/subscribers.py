@@ -292,6 +292,23 @@ def check(
     return summary
 
 
+def zones_named(path: Path) -> set[str]:
+    """The valid time zones in the list's `timezone` column: a raw streamed
+    scan of that column alone (no address checks), for planning local-time
+    slots. An unreadable list names none."""
+    try:
+        with _open(path) as handle:
+            reader = csv.reader(handle)
+            header = [_column(name) for name in next(reader, [])]
+            if "timezone" not in header:
+                return set()
+            column = header.index("timezone")
+            found = {row[column].strip() for row in reader if len(row) > column}
+    except (SubscriberError, csv.Error, UnicodeError):
+        return set()
+    return found & _zones()
+
+
 def header_of(path: Path) -> list[str]:
     with _open(path) as handle:
         return [_column(name) for name in next(csv.reader(handle), [])]

@@ -21,11 +21,14 @@ from digest.edition import lifecycle
 from digest.errors import DigestError
 from digest.model import Edition
 from digest.schedule.slots import Plan, Slot, plan
+from digest.schedule.zones import AudienceZones
 from digest.store import Database, ledger, opened
 from digest.store import slots as store_slots
 
 log = logging.getLogger(__name__)
 UNFINISHED = "unfinished"  # a result, not a stored outcome: the slot stays running
+# Sent to everyone due so far; later waves (local time) wait for their time.
+WAITING = "waiting"
 # Deferred deliveries get another round after this wait, until job.DEFERRED_FOR.
 DEFERRED_WAIT = timedelta(minutes=15)
 
@@ -46,11 +49,16 @@ def run_due(
     now: datetime,
     stop: threading.Event | None = None,
     resume: bool = True,
+    zones: AudienceZones | None = None,
 ) -> list[SlotResult]:
-    """Skip what is too old, finish what was cut short (unless `resume` is
-    False: a retry is not due yet), run the slot now due."""
+    """Skip what is too old, finish what was cut short or whose wave has come
+    (unless `resume` is False: a retry is not due yet), run the slot now due.
+    `zones` remembers the audience's time zones between ticks (local time)."""
     with opened(settings.database) as db:
-        todo = plan(settings.schedule_group, db, now)
+        found: frozenset[str] = frozenset()
+        if settings.local_time:
+            found = (zones or AudienceZones()).of(settings.subscribers, db)
+        todo = plan(settings.schedule_group, db, now, found)
         _record_skips(settings, db, todo)
         job.expire_deferred(db)
 
@@ -129,6 +137,12 @@ def _deliver(
         detail = f"stopped after {counts or 'nothing'}; the next start resumes"
         log.warning("edition %s: %s", chosen.id, detail)
         return SlotResult("", UNFINISHED, detail, chosen.id)
+    if not done.done and done.waiting:
+        detail = (
+            f"{counts}; {done.waiting} wait for their local time, the next wave at {done.next_wave}"
+        )
+        log.info("edition %s: %s", chosen.id, detail, extra={"edition": chosen.id})
+        return SlotResult(slot, WAITING, detail, chosen.id)
     where = {"edition": chosen.id, **({"slot": slot} if slot else {})}
     log.info(
         "%s%s edition %s (%s) into %s",
@@ -147,7 +161,9 @@ def _conclude_slot(db: Database, edition_id: str, result: SlotResult) -> str:
     returns that slot ('' for an edition of `digest send`)."""
     for row in store_slots.unfinished_slots(db):
         if row.edition_id == edition_id:
-            if result.outcome != UNFINISHED:
+            if result.outcome == WAITING:
+                store_slots.finish_slot(db, row.slot, store_slots.RUNNING, result.detail)
+            elif result.outcome != UNFINISHED:
                 store_slots.finish_slot(db, row.slot, store_slots.SENT, result.detail)
             return row.slot
     return ""
@@ -188,7 +204,8 @@ def run_slot(settings: Settings, slot: Slot, stop: threading.Event | None = None
         if chosen is None:
             return _skip_few(db, slot, settings.min_articles)
         result = _deliver(settings, db, chosen, stop, slot=slot.id)
-        outcome = store_slots.RUNNING if result.outcome == UNFINISHED else result.outcome
+        waits = result.outcome in (UNFINISHED, WAITING)
+        outcome = store_slots.RUNNING if waits else result.outcome
         store_slots.finish_slot(db, slot.id, outcome, result.detail)
         return SlotResult(slot.id, result.outcome, result.detail, chosen.id, failed=result.failed)
 

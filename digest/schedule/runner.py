@@ -25,6 +25,7 @@ from digest.deliver.send import ProgressFn
 from digest.errors import DigestError, LeaseHeld
 from digest.schedule.run import UNFINISHED, SlotResult, run_due
 from digest.schedule.slots import next_slot, trigger_for
+from digest.schedule.zones import AudienceZones
 from digest.store import lease, opened
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class Runner:
         self.announced = ""
         self.retry_at: datetime | None = None
         self.guard = LeaseGuard(stop)
+        self.zones = AudienceZones()
 
     def try_lease(self) -> lease.Lease | None:
         """Take or renew the lease; the other holder when it is not ours."""
@@ -143,7 +145,7 @@ class Runner:
                 now = datetime.now(self.zone) + EARLY_TOLERANCE
                 resume = self.retry_at is None or now >= self.retry_at
                 try:
-                    results = run_due(self.settings, now, self.guard, resume)
+                    results = run_due(self.settings, now, self.guard, resume, self.zones)
                 except (DigestError, sqlite3.Error) as e:
                     log.error("tick failed: %s; retrying in %s", e, RETRY_AFTER)
                     self.retry_at = now + RETRY_AFTER
@@ -183,7 +185,11 @@ class Runner:
 
     def log_next(self) -> None:
         """Name the next slot, once per slot."""
-        upcoming = next_slot(self.settings.schedule_group, datetime.now(self.zone))
+        zones: frozenset[str] = frozenset()
+        if self.settings.local_time:
+            with opened(self.settings.database) as db:
+                zones = self.zones.of(self.settings.subscribers, db)
+        upcoming = next_slot(self.settings.schedule_group, datetime.now(self.zone), zones)
         if upcoming is not None and upcoming.id != self.announced:
             self.announced = upcoming.id
             log.info(

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from digest import collect
 from digest.config import Settings
 from digest.schedule.slots import next_slot
+from digest.schedule.zones import AudienceZones
 from digest.store import Database, audience, editions, lease, ledger, opened
 from digest.store import slots as store_slots
 
@@ -23,7 +24,10 @@ def report(settings: Settings, now: datetime | None = None, limit: int = 10) -> 
     with opened(settings.database) as db:
         shown = [_edition(db, row) for row in editions.recent(db, limit)]
         slots = store_slots.recent_slots(db, limit)
-        upcoming = next_slot(settings.schedule_group, moment)
+        zones: frozenset[str] = frozenset()
+        if settings.local_time:
+            zones = AudienceZones().of(settings.subscribers, db)
+        upcoming = next_slot(settings.schedule_group, moment, zones)
         return {
             "schedule": settings.schedule,
             "timezone": settings.timezone,
@@ -49,6 +53,7 @@ def _edition(db: Database, row: editions.EditionRow) -> dict[str, object]:
         "state": row.state,
         "created": row.created_at,
         "deliveries": ledger.counts(db, row.id),
+        "waves": ledger.waves(db, row.id),
         "problems": ledger.latest_problems(db, row.id),
     }
 

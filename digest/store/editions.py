@@ -87,15 +87,16 @@ def free_id(db: Database, wanted: str) -> str:
     return candidate
 
 
-def unfinished(db: Database) -> list[EditionRow]:
+def unfinished(db: Database, due_by: str | None = None) -> list[EditionRow]:
     """Editions a send must finish before anything new, oldest first: built
-    ones, and sending ones with rows not yet tried (deferred rows wait for
-    their retry round instead)."""
+    ones, and sending ones with rows not yet tried and due by `due_by` (now,
+    when not given). Deferred rows wait for their retry round instead, and
+    rows of a later wave (local time) for their wave."""
     rows = db.all(
         f"SELECT {COLUMNS} FROM editions e WHERE e.state = ? OR (e.state = ? AND EXISTS"
         " (SELECT 1 FROM deliveries d WHERE d.edition_id = e.id"
-        " AND d.status IN ('pending', 'sending'))) ORDER BY e.number",
-        (BUILT, SENDING),
+        " AND d.status IN ('pending', 'sending') AND d.due_at <= ?)) ORDER BY e.number",
+        (BUILT, SENDING, due_by or now()),
     )
     return [_row(r) for r in rows]
 

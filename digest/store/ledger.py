@@ -29,6 +29,7 @@ class Entry:
     variant: str
     message_id: str
     line: int = 0
+    due_at: str = ""  # ISO UTC time of the reader's wave; '' is at once
 
 
 @dataclass(frozen=True)
@@ -52,10 +53,12 @@ def add(db: Database, edition_id: str, entries: Sequence[Entry]) -> None:
     stamp = now()
     db.executemany(
         "INSERT INTO deliveries (edition_id, email, status, message_id, updated_at, created_at,"
-        " address, name, fields, variant, line) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " address, name, fields, variant, line, due_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (edition_id, email) DO UPDATE SET address = excluded.address,"
         " name = excluded.name, fields = excluded.fields, variant = excluded.variant,"
-        " line = excluded.line WHERE deliveries.status IN ('pending', 'deferred')",
+        " line = excluded.line, due_at = excluded.due_at"
+        " WHERE deliveries.status IN ('pending', 'deferred')",
         [
             (
                 edition_id,
@@ -69,6 +72,7 @@ def add(db: Database, edition_id: str, entries: Sequence[Entry]) -> None:
                 json.dumps(e.fields, ensure_ascii=False) if e.fields else "",
                 e.variant,
                 e.line,
+                e.due_at,
             )
             for e in entries
         ],
@@ -97,10 +101,13 @@ def rows_to_try(
     after: str = "",
     limit: int = 500,
     tried_before: str | None = None,
+    due_by: str | None = None,
 ) -> list[Delivery]:
     """The next rows in `statuses`, in address order after `after` (keyset
-    paging: each batch costs the same however long the ledger is)."""
+    paging: each batch costs the same however long the ledger is); only rows
+    last tried before `tried_before`, and due (their wave) by `due_by`."""
     clause = "" if tried_before is None else " AND updated_at <= ?"
+    clause += "" if due_by is None else " AND due_at <= ?"
     rows = db.all(
         "SELECT email, address, name, fields, variant, message_id, line, attempts, status"
         f" FROM deliveries WHERE edition_id = ? AND status IN ({marks(len(statuses))})"
@@ -110,6 +117,7 @@ def rows_to_try(
             *statuses,
             after,
             *(() if tried_before is None else (tried_before,)),
+            *(() if due_by is None else (due_by,)),
             limit,
         ),
     )
@@ -171,14 +179,43 @@ def reset_sending(db: Database, edition_id: str) -> int:
     return int(cursor.rowcount)
 
 
-def count_in(db: Database, edition_id: str, statuses: Sequence[str]) -> int:
+def count_in(
+    db: Database, edition_id: str, statuses: Sequence[str], due_by: str | None = None
+) -> int:
+    """Rows in `statuses` (only those due by `due_by`, when given)."""
+    due = "" if due_by is None else " AND due_at <= ?"
     return int(
         db.scalar(
             "SELECT COUNT(*) FROM deliveries WHERE edition_id = ?"
-            f" AND status IN ({marks(len(statuses))})",
-            (edition_id, *statuses),
+            f" AND status IN ({marks(len(statuses))}){due}",
+            (edition_id, *statuses, *(() if due_by is None else (due_by,))),
         )
     )
+
+
+def waves(db: Database, edition_id: str) -> list[dict[str, object]]:
+    """An edition sent in waves: each wave's due time ('' at once) and its
+    rows per state, earliest first. Empty when every row was due at once."""
+    rows = db.all(
+        "SELECT due_at, status, COUNT(*) AS n FROM deliveries WHERE edition_id = ?"
+        " GROUP BY due_at, status ORDER BY due_at, status",
+        (edition_id,),
+    )
+    found: dict[str, dict[str, int]] = {}
+    for r in rows:
+        found.setdefault(str(r["due_at"]), {})[str(r["status"])] = int(r["n"])
+    if set(found) <= {""}:
+        return []
+    return [{"due_at": due, "deliveries": counts} for due, counts in found.items()]
+
+
+def next_wave(db: Database, edition_id: str, after: str) -> str | None:
+    """When the edition's next rows still to send come due, if after `after`."""
+    value = db.scalar(
+        "SELECT MIN(due_at) FROM deliveries WHERE edition_id = ? AND status = ? AND due_at > ?",
+        (edition_id, PENDING, after),
+    )
+    return None if value is None else str(value)
 
 
 def count_open_suppressed(db: Database, edition_id: str) -> int:
@@ -242,10 +279,11 @@ def deferred_edition(db: Database, waited_since: str, made_since: str) -> str | 
     """The newest edition made since `made_since` with a deferred row last
     tried before `waited_since` (ISO UTC times): due another round."""
     row = db.one(
-        "SELECT e.id FROM editions e WHERE e.state = 'sending' AND e.created_at >= ? AND EXISTS"
+        "SELECT e.id FROM editions e WHERE e.state = 'sending' AND EXISTS"
         " (SELECT 1 FROM deliveries d WHERE d.edition_id = e.id AND d.status = ?"
-        " AND d.updated_at <= ?) ORDER BY e.number DESC LIMIT 1",
-        (made_since, DEFERRED, waited_since),
+        " AND d.updated_at <= ? AND (e.created_at >= ? OR d.due_at >= ?))"
+        " ORDER BY e.number DESC LIMIT 1",
+        (DEFERRED, waited_since, made_since, made_since),
     )
     return None if row is None else str(row["id"])
 
@@ -253,17 +291,18 @@ def deferred_edition(db: Database, waited_since: str, made_since: str) -> str | 
 def expire_deferred(db: Database, made_before: str) -> list[str]:
     """Deferred rows of editions made before `made_before` have had their
     retries: they fail, keeping the server's last reply. Returns the editions."""
+    # A late wave's rows (due after the edition was made) get their full time too.
     rows = db.all(
         "SELECT DISTINCT d.edition_id FROM deliveries d JOIN editions e ON e.id = d.edition_id"
-        " WHERE d.status = ? AND e.created_at < ?",
-        (DEFERRED, made_before),
+        " WHERE d.status = ? AND e.created_at < ? AND d.due_at < ?",
+        (DEFERRED, made_before, made_before),
     )
     found = [str(r["edition_id"]) for r in rows]
     for edition_id in found:
         db.execute(
             "UPDATE deliveries SET status = ?, last_reply = 'gave up retrying: ' || last_reply,"
-            " updated_at = ? WHERE edition_id = ? AND status = ?",
-            (FAILED, now(), edition_id, DEFERRED),
+            " updated_at = ? WHERE edition_id = ? AND status = ? AND due_at < ?",
+            (FAILED, now(), edition_id, DEFERRED, made_before),
         )
     return found
 

@@ -177,11 +177,17 @@ def _bounces(db: Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS deliveries_email ON deliveries(email)")
 
 
+def _waves(db: Database) -> None:
+    """A ledger row carries when it is due (its reader's wave): '' is at once."""
+    _add_column(db, "deliveries", "due_at", "TEXT NOT NULL DEFAULT ''")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "release 0.1 schema", _baseline),
     Migration(2, "edition lifecycle; ledger rows carry their copy", _lifecycle),
     Migration(3, "sign-ups with double opt-in; shared rate limits", _signups),
     Migration(4, "bounces reported later, matched to their delivery", _bounces),
+    Migration(5, "ledger rows carry their wave's due time", _waves),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -106,3 +106,11 @@ def confirmed_after(db: Database, after: str, limit: int = 500) -> list[SignupRo
 
 def count(db: Database, status: str) -> int:
     return int(db.scalar("SELECT COUNT(*) FROM signups WHERE status = ?", (status,)))
+
+
+def zones(db: Database) -> set[str]:
+    """The time zones confirmed sign-ups gave."""
+    rows = db.all(
+        "SELECT DISTINCT timezone FROM signups WHERE status = ? AND timezone <> ''", (CONFIRMED,)
+    )
+    return {str(r["timezone"]) for r in rows}

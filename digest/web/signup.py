@@ -73,6 +73,11 @@ class SignupPages:
             error=error,
             email=values.get("email", ""),
             name=values.get("name", ""),
+            # With local time, readers may say where they are (no script can
+            # tell the page); empty means the digest's own zone.
+            zones=sorted(self.zones) if self.settings.local_time else [],
+            zone=values.get("timezone", ""),
+            digest_zone=self.settings.timezone,
             action=self.site.url("/subscribe"),
             robots="index",
         )

@@ -39,6 +39,7 @@ class Site:
         self.http = httpx.Client(base_url=self.url, timeout=10, follow_redirects=False)
 
     def stop(self) -> None:
+        self.server.digest.signup.mailer.idle()  # sign-up mails still on their way
         self.http.close()
         # Close every socket from inside the server's own loop, which then ends.
         self.server.trigger.pull_trigger(lambda: wasyncore.close_all(self.server._map))

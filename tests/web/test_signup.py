@@ -366,3 +366,24 @@ def test_any_form_input_is_answered_without_a_crash_or_markup(
         assert isinstance(response.json()["ok"], bool)
     else:  # whatever comes back, a value's markup never does, unescaped
         assert PROBE not in response.text
+
+
+def test_with_local_time_the_form_asks_for_the_time_zone(
+    project: Path, smtp_server: Server
+) -> None:
+    site = start(project, smtp_server, DIGEST_LOCAL_TIME="true")
+    try:
+        page = site.http.get("/subscribe")
+        assert '<select id="timezone" name="timezone">' in page.text
+        assert '<option value="America/New_York">' in page.text
+        sign_up(site, "ny@example.org", timezone="America/New_York")
+        sign_up(site, "odd@example.org", timezone="Mars/Olympus_Mons")
+        assert signup_row(site, "ny@example.org").timezone == "America/New_York"  # type: ignore[union-attr]
+        assert signup_row(site, "odd@example.org").timezone == ""  # type: ignore[union-attr]
+    finally:
+        site.stop()
+    plain = start(project, smtp_server)
+    try:
+        assert 'name="timezone"' not in plain.http.get("/subscribe").text
+    finally:
+        plain.stop()
