@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -23,12 +22,11 @@ from digest.config import Settings
 from digest.deliver import tokens
 from digest.deliver.message import sender_address
 from digest.deliver.subscribers import find
-from digest.edition import lifecycle
 from digest.errors import ConfigError
-from digest.render import builtin_templates, web_version
-from digest.store import Database, audience, connect, editions, meta
+from digest.render import builtin_templates
+from digest.store import Database, audience, connect, meta
+from digest.web.archive import ArchivePages
 from digest.web.http import (
-    ARCHIVE_CSP,
     BASE_HEADERS,
     MAX_BODY,
     BodyTooLarge,
@@ -41,10 +39,6 @@ from digest.web.signup import SignupPages
 
 log = logging.getLogger(__name__)
 
-PAGE_SIZE = 50
-# Any page past this is empty anyway, and its OFFSET still fits in SQLite.
-MAX_PAGE = 10**9
-ARCHIVE_CACHE = 32
 EDITION_PATH = re.compile(r"/archive/([A-Za-z0-9._:+-]{1,80})/?")
 
 
@@ -59,19 +53,18 @@ class App:
         )
         self.pages = _page_environment(settings)
         self.local = threading.local()
-        self.lock = threading.Lock()
-        self.archive: OrderedDict[str, bytes] = OrderedDict()
         self._secret: bytes | None = None
         self.routes: dict[str, dict[str, Callable[[Request], Response]]] = {
             "/": {"GET": lambda r: self.redirect("/archive")},
             "/unsubscribe": {"GET": self.confirm_page, "POST": self.unsubscribe},
             "/resubscribe": {"POST": self.resubscribe},
             "/preferences": {"GET": self.preferences_page, "POST": self.save_preferences},
-            "/archive": {"GET": self.archive_index},
             "/healthz": {"GET": lambda r: Response(200, b"ok\n", "text/plain; charset=utf-8")},
         }
         self.signup = SignupPages(self)
+        self.archive = ArchivePages(self)
         self.routes.update(self.signup.routes())
+        self.routes.update(self.archive.routes())
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
@@ -106,7 +99,7 @@ class App:
         match = EDITION_PATH.fullmatch(path)
         if handlers is None and match:
             edition_id = match.group(1)
-            handlers = {"GET": lambda r: self.archive_page(edition_id)}
+            handlers = {"GET": lambda r: self.archive.edition(edition_id)}
         if handlers is None:
             return self.message(404, "Not found", ["There is no page at this address."])
         handler = handlers.get("GET" if method == "HEAD" else method)
@@ -282,60 +275,6 @@ class App:
         return Response(
             303, b"", headers=(("Location", self.url("/preferences", token) + "&saved=1"),)
         )
-
-    # Archive
-
-    def archive_index(self, request: Request) -> Response:
-        try:
-            number = max(1, int(request.arg("page") or 1))
-        except ValueError:
-            number = 1
-        # Past the last page is an empty page; past SQLite's integers, too.
-        number = min(number, MAX_PAGE)
-        db = self.db()
-        rows = editions.published(db, PAGE_SIZE, (number - 1) * PAGE_SIZE)
-        more = editions.published_count(db) > number * PAGE_SIZE
-        found = [
-            {
-                "url": self.url(f"/archive/{quote(row.id, safe='')}"),
-                "title": row.title,
-                "number": row.number,
-                "date": row.created_at[:10],
-            }
-            for row in rows
-        ]
-        response = self.page(
-            "web/archive.html.j2",
-            heading="Archive",
-            editions=found,
-            robots="index",
-            newer_url=self.url("/archive") + f"?page={number - 1}" if number > 1 else "",
-            older_url=self.url("/archive") + f"?page={number + 1}" if more else "",
-        )
-        return Response(200, response.body, cache="public, max-age=300")
-
-    def archive_page(self, edition_id: str) -> Response:
-        body = self.cached_edition(edition_id)
-        if body is None:
-            return self.message(404, "No such edition", ["It may have moved; see the archive."])
-        return Response(200, body, csp=ARCHIVE_CSP, cache="public, max-age=3600")
-
-    def cached_edition(self, edition_id: str) -> bytes | None:
-        """A sent edition never changes, so its page is compiled once and kept."""
-        with self.lock:
-            if edition_id in self.archive:
-                self.archive.move_to_end(edition_id)
-                return self.archive[edition_id]
-        row = editions.get(self.db(), edition_id)
-        edition = lifecycle.load(self.db(), edition_id) if row is not None else None
-        if edition is None or row is None or row.state not in (editions.SENDING, editions.SENT):
-            return None
-        body = web_version(edition, self.settings.look).encode("utf-8")
-        with self.lock:
-            self.archive[edition_id] = body
-            while len(self.archive) > ARCHIVE_CACHE:
-                self.archive.popitem(last=False)
-        return body
 
 
 def _page_environment(settings: Settings) -> jinja2.Environment:
