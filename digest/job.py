@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
@@ -20,6 +20,7 @@ from digest.deliver import bounces, subscribers
 from digest.deliver import preview as looking
 from digest.deliver.listing import everyone
 from digest.deliver.message import bounce_mailbox, sender_address
+from digest.deliver.policy import DEFERRED_FOR
 from digest.deliver.run import Delivered, deliver_edition
 from digest.deliver.send import DeliveryReport, ProgressFn
 from digest.deliver.subscribers import RowError
@@ -30,10 +31,6 @@ from digest.model import Article, Edition, Summary
 from digest.render import compile_edition, personalize
 from digest.store import Database, editions, lease, ledger, meta, opened
 from digest.summarize import make_summarizer
-
-# Deferred deliveries are retried this long after their edition was made
-# (mail servers keep retrying for days; an edition is news), then fail.
-DEFERRED_FOR = timedelta(hours=24)
 
 
 @dataclass

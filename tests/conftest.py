@@ -12,7 +12,9 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
 from digest.config import Settings, load_settings
+from tests import postgres
 from tests.feed_server import FeedServer
+from tests.postgres import Cluster
 from tests.smtp_server import PortZeroController, RecordingHandler, serving
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,3 +85,28 @@ def _isolated_cwd(
 ) -> None:
     """No test may pick up the repository's digest.toml or .env by accident."""
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster | None]:
+    """One throwaway PostgreSQL server for the session (None: not installed)."""
+    with postgres.running() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def pg_url(pg_cluster: Cluster | None) -> str:
+    """A fresh PostgreSQL database of its own for the test."""
+    if pg_cluster is None:
+        if postgres.REQUIRED:
+            pytest.fail("PostgreSQL is required (DIGEST_TEST_POSTGRES=required); no pg_ctl")
+        pytest.skip("PostgreSQL is not installed here (no pg_ctl): skipped; .ci/run installs it")
+    return pg_cluster.database()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each backend in turn: a SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "digest.db")
+    return str(request.getfixturevalue("pg_url"))

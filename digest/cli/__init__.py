@@ -54,7 +54,7 @@ class DigestGroup(click.Group):
     type=click.Path(path_type=Path),
     help="Environment file to read (default: ./.env when present).",
 )
-@click.option("--database", type=click.Path(path_type=Path), help="The database (DIGEST_DATABASE).")
+@click.option("--database", help="SQLite file or postgresql:// URL (DIGEST_DATABASE).")
 @click.option(
     "--subscribers", type=click.Path(path_type=Path), help="Subscriber CSV (DIGEST_SUBSCRIBERS)."
 )
@@ -66,7 +66,7 @@ def main(
     ctx: click.Context,
     config_path: Path | None,
     env_file: Path | None,
-    database: Path | None,
+    database: str | None,
     subscribers: Path | None,
     outbox: Path | None,
     verbose: bool,

@@ -48,7 +48,7 @@ SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "dkim_key_file": ("DIGEST_DKIM_KEY_FILE", v.as_path),
     "from_addr": ("DIGEST_FROM", v.as_str),
     "subscribers": ("DIGEST_SUBSCRIBERS", v.as_path),
-    "database": ("DIGEST_DATABASE", v.as_path),
+    "database": ("DIGEST_DATABASE", v.as_database),
     "outbox": ("DIGEST_OUTBOX", v.as_path),
     "base_url": ("DIGEST_BASE_URL", v.as_base_url),
     "secret_key": ("DIGEST_SECRET_KEY", str),
@@ -99,6 +99,8 @@ SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "bounce_ca_file": ("DIGEST_BOUNCE_CA_FILE", v.as_path),
     "soft_bounce_limit": ("DIGEST_SOFT_BOUNCE_LIMIT", v.as_positive),
     "local_time": ("DIGEST_LOCAL_TIME", v.as_bool),
+    "worker_timeout": ("DIGEST_WORKER_TIMEOUT", v.as_seconds),
+    "worker_poll": ("DIGEST_WORKER_POLL", v.as_seconds),
 }
 
 SECRETS = frozenset({"smtp_password", "secret_key", "llm_api_key", "bounce_password"})
@@ -165,7 +167,7 @@ def _parse(name: str, raw: Any, origin: str) -> Any:
     try:
         return parser(raw)
     except (ValueError, TypeError) as e:
-        shown = "<hidden>" if name in SECRETS else repr(raw)
+        shown = "<hidden>" if name in SECRETS else repr(v.without_password(str(raw)))
         raise ConfigError(f"setting {name} ({var}) from {origin}: {shown} {e}") from e
 
 

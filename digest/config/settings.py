@@ -200,7 +200,8 @@ class Settings:
     dkim_key_file: Path | None = None
     from_addr: str = "Digest <digest@localhost>"
     subscribers: Path = Path("subscribers.example.csv")
-    database: Path = Path("digest.db")
+    # A SQLite file, or a postgresql:// URL (which may hold a password: not in repr).
+    database: str = field(default="digest.db", repr=False)
     outbox: Path = Path("outbox")
     base_url: str = "http://127.0.0.1:8089"
     secret_key: str = field(default="", repr=False)
@@ -251,6 +252,8 @@ class Settings:
     bounce_ca_file: Path | None = None
     soft_bounce_limit: int = 3
     local_time: bool = False
+    worker_timeout: float = 30.0
+    worker_poll: float = 2.0
     config_path: Path | None = None
 
     @property
@@ -289,8 +292,14 @@ class Settings:
             llm_model=self.llm_model or None,
             llm_api_key=self.llm_api_key or None,
             llm_timeout=self.llm_timeout,
-            llm_cache_path=self.llm_cache or self.database.with_name("llm-cache.sqlite"),
+            llm_cache_path=self.llm_cache or self.llm_cache_beside_database,
         )
+
+    @property
+    def llm_cache_beside_database(self) -> Path:
+        if "://" in self.database:  # a PostgreSQL database: the working folder
+            return Path("llm-cache.sqlite")
+        return Path(self.database).with_name("llm-cache.sqlite")
 
     @property
     def schedule_group(self) -> Schedule:

@@ -41,6 +41,22 @@ def as_path(value: str) -> Path:
     return Path(str(value).strip()).expanduser()
 
 
+def without_password(text: str) -> str:
+    """A URL as it may be shown: `user:secret@` becomes `user:***@`."""
+    return re.sub(r"(://[^/@:\s]*):[^/@\s]*@", r"\1:***@", text)
+
+
+def as_database(value: str) -> str:
+    """A SQLite file's path, or a postgresql:// URL (its password never shown)."""
+    text = str(value).strip()
+    if "://" not in text:
+        return str(as_path(text))
+    scheme = text.split("://", 1)[0].lower()
+    if scheme not in ("postgresql", "postgres"):
+        raise ValueError(f"is a {scheme}:// URL; use a file path (SQLite) or a postgresql:// URL")
+    return text
+
+
 def as_security(value: str) -> str:
     mode = str(value).strip().lower()
     if mode not in SECURITY_MODES:

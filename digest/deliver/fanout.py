@@ -15,7 +15,8 @@ from digest.deliver.waves import Waves
 from digest.store import ledger
 from digest.store.db import Database
 
-BATCH = 500  # rows written per transaction
+# Rows written per transaction: PostgreSQL takes them by COPY, in bigger batches.
+BATCH = {"sqlite": 500, "postgres": 5000}
 
 
 @dataclass
@@ -52,7 +53,7 @@ def fan_out(
         if waves is not None:
             entry = replace(entry, due_at=waves.due_at(copy.subscriber.timezone))
         entries.append(entry)
-        if len(entries) >= BATCH:
+        if len(entries) >= BATCH[db.backend]:
             _write(db, edition_id, entries)
             entries = []
     _write(db, edition_id, entries)

@@ -15,6 +15,13 @@ from digest.deliver.send import Policy
 from digest.store import ledger
 from digest.store.db import Database
 
+# A deferred delivery gets another round once it waited DEFERRED_WAIT (a
+# greylisting server wants minutes, not seconds), for DEFERRED_FOR after its
+# edition was made (mail servers retry for days; an edition is news); then
+# it fails.
+DEFERRED_WAIT = timedelta(minutes=15)
+DEFERRED_FOR = timedelta(hours=24)
+
 
 def policy_from(settings: Settings, db: Database) -> Policy:
     """Delivery policy from settings; the DKIM key is read and tried once, up front."""

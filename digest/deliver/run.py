@@ -18,9 +18,11 @@ from digest.deliver.listing import everyone
 from digest.deliver.message import sender_address
 from digest.deliver.policy import policy_from
 from digest.deliver.send import DeliveryReport, ProgressFn, deliver
+from digest.deliver.stored import StoredVariants
 from digest.deliver.subscribers import RowError
 from digest.deliver.transports import make_transport
 from digest.deliver.waves import Waves
+from digest.deliver.worker import registered
 from digest.edition import FULL
 from digest.edition.lifecycle import finish_if_done
 from digest.model import Edition
@@ -62,31 +64,31 @@ def deliver_edition(
     statuses: tuple[str, ...] = (ledger.PENDING, ledger.DEFERRED),
     tried_before: str | None = None,
 ) -> Delivered:
-    """Fan out (if the edition is still `built`), then send every row in
-    `statuses`; the edition is `sent` once no row is left to try."""
+    """Fan out (if the edition is still `built`) and keep its compiled copies,
+    then send every row in `statuses`; the edition is `sent` once no row is
+    left to try."""
     warn_if_links_unreachable(settings)
     moment = datetime.now(UTC)
-    variants = variants_for(settings, db, edition)
+    compiler = variants_for(settings, db, edition)
+    stored = StoredVariants(db, edition.id, compiler.secret, compiler, settings.base_url)
     transport = make_transport(settings.smtp)
-    result = Delivered(transport.description, variants.compile(FULL).html_bytes)
+    result = Delivered(transport.description, compiler.compile(FULL).html_bytes)
     row = editions.get(db, edition.id)
     if row is not None and row.state == editions.BUILT:
-        domain = sender_address(settings.from_addr).rsplit("@", 1)[1]
-        chosen = copies(
-            audience_for(settings, edition),
-            db,
-            everyone(settings.subscribers, db, result.row_errors.append),
-        )
         waves = Waves(edition.created, settings.timezone, moment) if settings.local_time else None
-        result.fan_out = fan_out(db, edition.id, chosen, variants.secret, domain, waves)
+        result.fan_out = _fan_out(settings, db, edition, compiler.secret, result.row_errors, waves)
+        stored.store(ledger.variants_in(db, edition.id))
         editions.set_state(db, edition.id, editions.SENDING)
+    variants = ledger.variants_in(db, edition.id)
+    base = stored.link_base(min(variants)) if variants else settings.base_url
     due_by = moment.isoformat(timespec="seconds")
     policy = replace(
         policy_from(settings, db), statuses=statuses, tried_before=tried_before, due_by=due_by
     )
-    result.report = deliver(
-        edition.id, variants, transport, db, settings.base_url, policy, stop, progress
-    )
+    with registered(settings, db, "send", stop) as (worker, guard):
+        result.report = deliver(
+            edition.id, stored, transport, db, base, policy, guard, progress, worker
+        )
     result.done = finish_if_done(db, edition.id)
     if not result.done:
         later = ledger.count_in(db, edition.id, (ledger.PENDING,)) - ledger.count_in(
@@ -94,6 +96,20 @@ def deliver_edition(
         )
         result.waiting, result.next_wave = later, ledger.next_wave(db, edition.id, due_by) or ""
     return result
+
+
+def _fan_out(
+    settings: Settings,
+    db: Database,
+    edition: Edition,
+    secret: bytes,
+    errors: list[RowError],
+    waves: Waves | None = None,
+) -> FanOut:
+    domain = sender_address(settings.from_addr).rsplit("@", 1)[1]
+    everybody = everyone(settings.subscribers, db, errors.append)
+    chosen = copies(audience_for(settings, edition), db, everybody)
+    return fan_out(db, edition.id, chosen, secret, domain, waves)
 
 
 def warn_if_links_unreachable(settings: Settings) -> None:

@@ -29,7 +29,7 @@ from digest.deliver.transports import (
 )
 from digest.errors import DigestError
 from digest.store import audience, ledger
-from digest.store.db import Database
+from digest.store.db import Database, now
 
 __all__ = [
     "Channel",
@@ -106,19 +106,18 @@ def deliver(
     policy: Policy | None = None,
     stop: threading.Event | None = None,
     progress: ProgressFn | None = None,
+    worker: str = "",
 ) -> DeliveryReport:
     """Send the edition to every ledger row in `policy.statuses`.
 
-    `skeleton_for` gives the prepared message of a variant. Setting `stop`
-    ends the send between messages: in-flight ones finish and are recorded,
-    the rest stay pending. A sender-wide failure raises DeliveryError after
-    the same tidy-up.
+    Rows are claimed for `worker` BATCH at a time (with PostgreSQL, next to
+    any other senders). `skeleton_for` gives the prepared message of a
+    variant. Setting `stop` ends the send between messages: in-flight ones
+    finish and are recorded, the rest go back to pending. A sender-wide
+    failure raises DeliveryError after the same tidy-up.
     """
     policy = policy or Policy()
-    run = _Run(edition, transport, db, base_url, policy, stop, progress)
-    left = ledger.reset_sending(db, edition)
-    if left:
-        log.info("%d message(s) were in flight when a send stopped; sending them again", left)
+    run = _Run(edition, transport, db, base_url, policy, stop, progress, worker)
     run.total = ledger.count_in(db, edition, policy.statuses, policy.due_by)
     try:
         for jobs in _claimed(run, skeleton_for):
@@ -134,28 +133,21 @@ def deliver(
 
 
 def _claimed(run: _Run, skeleton_for: SkeletonFor) -> Iterator[list[Job]]:
-    """Jobs for the rows still to deliver, read BATCH at a time in address
-    order; rows whose address was suppressed since the fan-out are settled."""
-    after = ""
-    while rows := ledger.rows_to_try(
-        run.db,
-        run.edition,
-        run.policy.statuses,
-        after,
-        BATCH,
-        run.policy.tried_before,
-        run.policy.due_by,
-    ):
-        after = rows[-1].email
+    """Jobs for rows claimed BATCH at a time: pending ones first, then the
+    others in `statuses` (deferred, failed) last tried before this run began,
+    so a row this run gave up on is not taken again. Only rows due by
+    `policy.due_by` (their wave, with local time). Rows whose address was
+    suppressed since the fan-out are settled."""
+    while not run.halted and (rows := _claim(run)):
         reasons = audience.suppressed_among(run.db, [r.email for r in rows])
         gone = [(r.email, f"suppressed: {reasons[r.email]}") for r in rows if r.email in reasons]
         if gone:
-            ledger.mark_final(run.db, run.edition, gone, ledger.SUPPRESSED)
+            ledger.settle(run.db, run.edition, gone, ledger.SUPPRESSED)
             run.report.skipped_suppressed += len(gone)
         yield [
             _job(r, skeleton_for(r.variant))
             for r in rows
-            if r.email not in reasons and r.email not in run.busy
+            if r.email not in reasons
         ]
 
 
@@ -164,6 +156,19 @@ def _job(row: ledger.Delivery, skeleton: MessageSkeleton) -> Job:
     return Job(
         row.email, row.address, row.name, skeleton, row.message_id, extra=row.fields, sender=sender
     )
+def _claim(run: _Run) -> list[ledger.Delivery]:
+    statuses, before = run.policy.statuses, run.policy.tried_before
+    if ledger.PENDING in statuses and before is None:
+        rows = ledger.claim(
+            run.db, run.edition, (ledger.PENDING,), run.worker, BATCH, None, run.policy.due_by
+        )
+        if rows:
+            return rows
+    others = tuple(s for s in statuses if s != ledger.PENDING or before is not None)
+    bound = min(before or run.started, run.started)
+    if not others:
+        return []
+    return ledger.claim(run.db, run.edition, others, run.worker, BATCH, bound, run.policy.due_by)
 
 
 class _Run:
@@ -178,15 +183,18 @@ class _Run:
         policy: Policy,
         stop: threading.Event | None,
         progress: ProgressFn | None,
+        worker: str = "",
     ) -> None:
         self.edition, self.db, self.base_url, self.policy = edition, db, base_url, policy
+        self.worker = worker or "local"
+        self.started = now()
         self.stop = stop or threading.Event()
         self.progress = progress
         self.pool = Pool(transport, Pacer(policy.limits, threading.Event()), self.stop)
         self.window = max(8, 8 * transport.connections)
         self.report = DeliveryReport()
         self.error: DigestError | None = None
-        self.retries: list[tuple[float, int, Job]] = []
+        self.retries: list[tuple[float, int, Job, str]] = []
         self.busy: set[str] = set()  # waiting for a retry or given up in this run
         self.answers: list[tuple[str, str, str]] = []
         self.oldest_answer = 0.0
@@ -205,14 +213,15 @@ class _Run:
         for start in range(0, len(jobs), GROUP):
             group = jobs[start : start + GROUP]
             if self.halted:
+                ledger.release(self.db, self.edition, [j.email for j in jobs[start:]])
                 return
-            ledger.set_status(self.db, self.edition, [job.email for job in group], ledger.SENDING)
             for index, job in enumerate(group):
                 self._make_room()
                 if self.halted:
-                    ledger.set_status(
-                        self.db, self.edition, [j.email for j in group[index:]], ledger.PENDING
-                    )
+                    untried = [j.email for j in group[index:]] + [
+                        j.email for j in jobs[start + GROUP :]
+                    ]
+                    ledger.release(self.db, self.edition, untried)
                     return
                 self._submit(job)
 
@@ -253,29 +262,29 @@ class _Run:
                 self.error = result.error
             return
         retry = outcome.status == ledger.DEFERRED and job.attempt < self.policy.max_attempts
+        status = outcome.status
         if retry and not self.halted:
-            self._retry_later(job)
+            self._retry_later(job, outcome.reply)
+            status = ledger.SENDING  # still ours: no other sender may take it meanwhile
         else:
             self.report.add(outcome.status)
         if outcome.status == ledger.BOUNCED:
             self.bounced.append((job.email, f"bounced: {outcome.reply}"))
         if not self.answers:
             self.oldest_answer = time.monotonic()
-        self.answers.append((job.email, outcome.status, outcome.reply))
+        self.answers.append((job.email, status, outcome.reply))
 
-    def _retry_later(self, job: Job) -> None:
+    def _retry_later(self, job: Job, reply: str) -> None:
         delay = backoff(job.attempt, self.policy.retry_delay)
         self.busy.add(job.email)
-        heapq.heappush(
-            self.retries, (time.monotonic() + delay, id(job), replace(job, attempt=job.attempt + 1))
-        )
+        again = replace(job, attempt=job.attempt + 1)
+        heapq.heappush(self.retries, (time.monotonic() + delay, id(job), again, reply))
 
     def _send_due_retries(self) -> None:
         now = time.monotonic()
         while self.retries and self.retries[0][0] <= now and not self.halted:
             job = heapq.heappop(self.retries)[2]
-            self._flush()  # its deferred answer is recorded before it goes out again
-            ledger.set_status(self.db, self.edition, [job.email], ledger.SENDING)
+            self._flush()  # its answer so far is recorded before it goes out again
             self._submit(job)
 
     def _flush(self) -> None:
@@ -285,7 +294,7 @@ class _Run:
             if self.progress is not None:
                 self.progress(Progress(self.report.done, dict(self.report.counts), self.total))
         if self.untried:
-            ledger.set_status(self.db, self.edition, self.untried, ledger.PENDING)
+            ledger.release(self.db, self.edition, self.untried)
             self.report.add(ledger.PENDING, len(self.untried))
             self.untried = []
 
@@ -297,9 +306,12 @@ class _Run:
             self._wait_for_answer(min(0.2, max(0.001, wait)))
         while self.pool.in_flight:
             self._wait_for_answer(0.2)
-        self.report.add(ledger.DEFERRED, len(self.retries))
-        self.retries = []
+        # Retries not made (attempts used up, or a stop) leave their rows deferred.
         self._flush()
+        self.report.add(ledger.DEFERRED, len(self.retries))
+        left = [(job.email, reply) for _, _, job, reply in self.retries]
+        ledger.settle(self.db, self.edition, left, ledger.DEFERRED)
+        self.retries = []
 
     def close(self) -> None:
         self.pool.halt.set()

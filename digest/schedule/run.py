@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from digest import collect, edition, job
 from digest.config import Settings
+from digest.deliver.policy import DEFERRED_FOR, DEFERRED_WAIT
 from digest.deliver.run import deliver_edition
 from digest.edition import lifecycle
 from digest.errors import DigestError
@@ -29,8 +30,6 @@ log = logging.getLogger(__name__)
 UNFINISHED = "unfinished"  # a result, not a stored outcome: the slot stays running
 # Sent to everyone due so far; later waves (local time) wait for their time.
 WAITING = "waiting"
-# Deferred deliveries get another round after this wait, until job.DEFERRED_FOR.
-DEFERRED_WAIT = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -97,12 +96,12 @@ def retry_deferred(
     settings: Settings, now: datetime, stop: threading.Event | None = None
 ) -> list[SlotResult]:
     """Another round for deferred deliveries once they waited DEFERRED_WAIT,
-    for job.DEFERRED_FOR after their edition was made: one run's retries last
+    for DEFERRED_FOR after their edition was made: one run's retries last
     seconds, and a greylisting server wants the next try minutes later."""
     utc = now.astimezone(UTC)
     waited = _iso(utc - DEFERRED_WAIT)
     with opened(settings.database) as db:
-        edition_id = ledger.deferred_edition(db, waited, _iso(utc - job.DEFERRED_FOR))
+        edition_id = ledger.deferred_edition(db, waited, _iso(utc - DEFERRED_FOR))
         found = None if edition_id is None else lifecycle.load(db, edition_id)
         if found is None:
             return []

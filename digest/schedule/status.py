@@ -67,7 +67,7 @@ def _runner(settings: Settings, db: Database) -> dict[str, object] | None:
         "since": held.acquired_at,
         "expires": held.expires,
         # The OS lock says whether its holder still runs; the row outlives a crash.
-        "active": lease.held(settings.database),
+        "active": lease.held(settings.database, db),
     }
 
 

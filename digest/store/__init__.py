@@ -10,23 +10,28 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from digest.errors import StoreError
-from digest.store.db import Database, now, open_sqlite
+from digest.store.db import STORE_ERRORS, Database, Location, now, open_postgres, open_sqlite
 from digest.store.schema import LATEST, migrate, version
 
-__all__ = ["Database", "connect", "now", "opened"]
+__all__ = ["Database", "Location", "connect", "now", "opened"]
 
 
-def connect(path: Path) -> Database:
-    """Open the database, creating or upgrading it to the current schema."""
-    db = open_sqlite(path)
+def connect(where: str | Path) -> Database:
+    """Open the database (a SQLite file, or a postgresql:// URL), creating
+    or upgrading it to the current schema."""
+    location = Location(str(where))
+    db = open_postgres(location) if location.postgres else open_sqlite(location.path)
     try:
         found = version(db)
         if found > LATEST:
             raise StoreError(
-                f"the database {path} has schema version {found}, newer than this digest "
-                f"understands ({LATEST}); upgrade digest, or point DIGEST_DATABASE elsewhere"
+                f"the database {location.shown} has schema version {found}, newer than this "
+                f"digest understands ({LATEST}); upgrade digest, or point DIGEST_DATABASE elsewhere"
             )
         migrate(db)
+    except STORE_ERRORS as e:
+        db.close()
+        raise StoreError(f"the database {location.shown} failed: {e}") from e
     except Exception:
         db.close()
         raise
@@ -34,9 +39,9 @@ def connect(path: Path) -> Database:
 
 
 @contextlib.contextmanager
-def opened(path: Path) -> Iterator[Database]:
+def opened(where: str | Path) -> Iterator[Database]:
     """`connect`, closed when the block ends."""
-    db = connect(path)
+    db = connect(where)
     try:
         yield db
     finally:

@@ -1,6 +1,7 @@
-"""The connection every store module talks through: one SQL dialect (`?`
-placeholders, `ON CONFLICT` upserts, rows read by column name), explicit
-transactions, and errors that say which database and how to fix it.
+"""The connection every store module talks through, for both backends: one
+SQL dialect (`?` placeholders, `ON CONFLICT` upserts, rows read by column
+name), explicit transactions, and errors that say which database and how to
+fix it (a PostgreSQL URL is shown without its password).
 """
 
 from __future__ import annotations
@@ -10,18 +11,50 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from digest.errors import StoreError
 
 Row = Any  # a mapping-like row: row["column"]
 Params = Sequence[Any]
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+# Key of the advisory lock that makes a PostgreSQL transaction "immediate":
+# one such transaction at a time, as SQLite's write lock does.
+IMMEDIATE_LOCK = 7_210_001
 
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where the store lives: a SQLite file, or a PostgreSQL database."""
+
+    value: str
+
+    @property
+    def postgres(self) -> bool:
+        return self.value.split("://", 1)[0].lower() in POSTGRES_SCHEMES
+
+    @property
+    def path(self) -> Path:
+        return Path(self.value)
+
+    @property
+    def shown(self) -> str:
+        """For messages: a URL without its password, or the file's path."""
+        if not self.postgres:
+            return self.value
+        parts = urlsplit(self.value)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        user = f"{parts.username}@" if parts.username else ""
+        return f"{parts.scheme}://{user}{host}{port}{parts.path}"
 
 
 class Database:
@@ -29,33 +62,41 @@ class Database:
 
     backend = "sqlite"
 
-    def __init__(self, connection: sqlite3.Connection, where: str) -> None:
+    def __init__(self, connection: Any, where: str) -> None:
         self.connection = connection
         self.where = where
         self.depth = 0
 
-    def execute(self, sql: str, params: Params = ()) -> sqlite3.Cursor:
-        return self.connection.execute(sql, params)
+    def _sql(self, sql: str) -> str:
+        return sql
+
+    def execute(self, sql: str, params: Params = ()) -> Any:
+        return self.connection.execute(self._sql(sql), params)
 
     def executemany(self, sql: str, rows: Iterable[Params]) -> int:
-        return self.connection.executemany(sql, rows).rowcount
+        cursor = self.connection.cursor()
+        cursor.executemany(self._sql(sql), list(rows))
+        return int(cursor.rowcount)
 
     def one(self, sql: str, params: Params = ()) -> Row | None:
-        return self.connection.execute(sql, params).fetchone()
+        return self.execute(sql, params).fetchone()
 
     def all(self, sql: str, params: Params = ()) -> list[Row]:
-        return list(self.connection.execute(sql, params))
+        return list(self.execute(sql, params).fetchall())
 
     def scalar(self, sql: str, params: Params = ()) -> Any:
-        row = self.connection.execute(sql, params).fetchone()
-        return None if row is None else row[0]
+        row = self.one(sql, params)
+        return None if row is None else next(iter(_values(row)))
+
+    def _begin(self, immediate: bool) -> None:
+        self.connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     @contextlib.contextmanager
     def transaction(self, immediate: bool = False) -> Iterator[None]:
         """One commit for the block; an inner block joins the outer one.
 
-        `immediate` takes the write lock at once (SQLite's BEGIN IMMEDIATE),
-        for read-then-write decisions such as claiming a lease.
+        `immediate` takes the write lock at once, for read-then-write
+        decisions (numbering an edition, a migration).
         """
         if self.depth:
             self.depth += 1
@@ -64,20 +105,18 @@ class Database:
             finally:
                 self.depth -= 1
             return
-        self.connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        self._begin(immediate)
         self.depth = 1
         try:
             yield
         except BaseException:
-            self.depth = 0
-            self.connection.execute("ROLLBACK")
+            self.rollback()
             raise
-        self.depth = 0
-        self.connection.execute("COMMIT")
+        self.commit()
 
     def begin(self) -> None:
         """Open a transaction by hand, for writes grouped by time (see collect)."""
-        self.connection.execute("BEGIN")
+        self._begin(False)
         self.depth = 1
 
     def commit(self) -> None:
@@ -95,6 +134,44 @@ class Database:
         self.connection.close()
 
 
+class PostgresDatabase(Database):
+    """The same interface over psycopg 3: `?` becomes `%s`, and an immediate
+    transaction takes an advisory lock for its duration."""
+
+    backend = "postgres"
+    _translated: dict[str, str] = {}  # noqa: RUF012 - a cache of pure translations
+
+    def _sql(self, sql: str) -> str:
+        found = self._translated.get(sql)
+        if found is None:
+            found = self._translated[sql] = sql.replace("%", "%%").replace("?", "%s")
+        return found
+
+    def _begin(self, immediate: bool) -> None:
+        self.connection.execute("BEGIN")
+        if immediate:
+            self.connection.execute("SELECT pg_advisory_xact_lock(%s)", (IMMEDIATE_LOCK,))
+
+    def columns(self, table: str) -> set[str]:
+        rows = self.all(
+            "SELECT column_name AS name FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name = ?",
+            (table,),
+        )
+        return {str(row["name"]) for row in rows}
+
+    def copy(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """COPY rows into a table: the bulk path for a million ledger rows."""
+        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        with self.connection.cursor().copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+def _values(row: Row) -> Iterable[Any]:
+    return row.values() if isinstance(row, dict) else tuple(row)
+
+
 def open_sqlite(path: Path) -> Database:
     """Open (creating it 0600: it holds addresses and maybe a key) a SQLite file."""
     try:
@@ -110,6 +187,35 @@ def open_sqlite(path: Path) -> Database:
     except (sqlite3.Error, OSError) as e:
         raise StoreError(f"cannot open the database {path}: {e}; check DIGEST_DATABASE") from e
     return Database(connection, str(path))
+
+
+def open_postgres(location: Location) -> Database:
+    """Connect to PostgreSQL (psycopg 3, the `postgresql` extra)."""
+    try:
+        import psycopg
+        from psycopg.rows import dict_row
+    except ImportError as e:
+        raise StoreError(
+            "DIGEST_DATABASE is a PostgreSQL URL, but psycopg is not installed: "
+            "pip install 'digest[postgresql]'"
+        ) from e
+    try:
+        connection = psycopg.connect(
+            location.value, autocommit=True, row_factory=dict_row, connect_timeout=10
+        )
+    except psycopg.Error as e:
+        raise StoreError(
+            f"cannot connect to the database {location.shown}: {_reason(e, location)}; "
+            "check DIGEST_DATABASE and that the server is running"
+        ) from None
+    return PostgresDatabase(connection, location.shown)
+
+
+def _reason(error: Exception, location: Location) -> str:
+    """psycopg's message, one line, with the password (if any) blotted out."""
+    text = " ".join(str(error).split())
+    password = urlsplit(location.value).password
+    return text.replace(password, "***") if password else text
 
 
 def _use_wal(db: sqlite3.Connection) -> None:
@@ -134,3 +240,10 @@ def chunks(items: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
 
 def marks(count: int) -> str:
     return ", ".join("?" * count)
+
+
+STORE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error,)
+with contextlib.suppress(ImportError):
+    import psycopg as _psycopg
+
+    STORE_ERRORS = (sqlite3.Error, _psycopg.Error)

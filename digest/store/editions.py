@@ -120,3 +120,26 @@ def published(db: Database, limit: int, offset: int) -> list[EditionRow]:
 
 def published_count(db: Database) -> int:
     return int(db.scalar("SELECT COUNT(*) FROM editions WHERE state IN (?, ?)", (SENDING, SENT)))
+
+
+def save_variant(db: Database, edition_id: str, variant: str, skeleton: str) -> None:
+    """A compiled copy of the edition, kept so every sender sends the same bytes."""
+    db.execute(
+        "INSERT INTO edition_variants (edition_id, variant, skeleton) VALUES (?, ?, ?)"
+        " ON CONFLICT (edition_id, variant) DO NOTHING",
+        (edition_id, variant, skeleton),
+    )
+
+
+def variant(db: Database, edition_id: str, name: str) -> str | None:
+    row = db.one(
+        "SELECT skeleton FROM edition_variants WHERE edition_id = ? AND variant = ?",
+        (edition_id, name),
+    )
+    return None if row is None else str(row["skeleton"])
+
+
+def sending(db: Database) -> list[EditionRow]:
+    """Editions going out, oldest first: what workers take rows from."""
+    rows = db.all(f"SELECT {COLUMNS} FROM editions WHERE state = ? ORDER BY number", (SENDING,))
+    return [_row(r) for r in rows]

@@ -1,10 +1,12 @@
-"""The runner lease: only one process sends at a time.
+"""The runner lease: only one process runs the schedule (or sends by hand)
+at a time.
 
-The authority is an OS lock (`flock`) on a file beside the database, held for
-the holder's whole life: the kernel releases it when the process ends, even
-by SIGKILL, so a new process never waits for a dead one. A row in `leases`
-says who holds it and since when, for `digest status` and for the message
-a refused process prints.
+The authority is a lock held for the holder's whole life and released by
+the system when the holder dies, even by SIGKILL, so a new process never
+waits for a dead one: with SQLite an OS lock (`flock`) on a file beside the
+database, with PostgreSQL a session advisory lock (the server releases it
+when the holder's connection ends). A row in `leases` says who holds it and
+since when, for `digest status` and for the message a refused process prints.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from digest.errors import LeaseHeld, StoreError
-from digest.store.db import Database, now
+from digest.store.db import Database, Location, now
 
 RUNNER = "runner"
+ADVISORY_KEY = 7_210_002  # the runner lease as a PostgreSQL advisory lock
 
 
 @dataclass(frozen=True)
@@ -38,23 +41,26 @@ class Lease:
         return datetime.fromtimestamp(self.expires_at, UTC).isoformat(timespec="seconds")
 
 
-def lock_path(database: Path) -> Path:
-    return database.with_name(database.name + ".lock")
+def lock_path(database: str | Path) -> Path:
+    path = Path(database)
+    return path.with_name(path.name + ".lock")
 
 
 class RunnerLock:
     """The lease as one process holds it: `acquire`, `renew`, `release`."""
 
-    def __init__(self, database: Path, holder: str, name: str = RUNNER) -> None:
+    def __init__(self, database: str | Path, holder: str, name: str = RUNNER) -> None:
+        self.location = Location(str(database))
         self.path = lock_path(database)
         self.holder = holder
         self.name = name
         self.fd: int | None = None
+        self.session: Database | None = None  # PostgreSQL: holds the advisory lock
         self.took_over: Lease | None = None  # a dead holder's row we replaced
 
     def acquire(self, db: Database, seconds: float, clock: float) -> Lease | None:
         """Take (or renew) the lease; None on success, else the live holder's row."""
-        if self.fd is None and not self._lock():
+        if not self._held_by_us() and not self._lock(db):
             return lease(db, self.name) or Lease("another process", "", clock)
         with db.transaction(immediate=True):
             current = lease(db, self.name)
@@ -70,7 +76,20 @@ class RunnerLock:
             )
         return None
 
-    def _lock(self) -> bool:
+    def _held_by_us(self) -> bool:
+        if self.session is not None:
+            # The server drops the lock with the connection: check it is alive.
+            try:
+                self.session.scalar("SELECT 1")
+            except Exception as e:  # the connection is gone, and the lock with it
+                self.session = None
+                raise StoreError(f"lost the connection holding the runner lease ({e})") from e
+            return True
+        return self.fd is not None
+
+    def _lock(self, db: Database) -> bool:
+        if self.location.postgres:
+            return self._advisory_lock(db)
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as e:
@@ -86,10 +105,24 @@ class RunnerLock:
         self.fd = fd
         return True
 
+    def _advisory_lock(self, db: Database) -> bool:
+        from digest.store.db import open_postgres
+
+        session = open_postgres(self.location)
+        if not session.scalar("SELECT pg_try_advisory_lock(?)", (ADVISORY_KEY,)):
+            session.close()
+            return False
+        self.session = session
+        return True
+
     def release(self, db: Database | None) -> None:
-        """Give the lease up at once: the row, then the OS lock."""
+        """Give the lease up at once: the row, then the lock."""
         if db is not None:
             db.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (self.name, self.holder))
+        if self.session is not None:
+            with contextlib.suppress(Exception):
+                self.session.close()  # the server releases the advisory lock with it
+            self.session = None
         if self.fd is not None:
             with contextlib.suppress(OSError):
                 fcntl.flock(self.fd, fcntl.LOCK_UN)
@@ -104,8 +137,17 @@ def lease(db: Database, name: str = RUNNER) -> Lease | None:
     return Lease(str(row["holder"]), str(row["acquired_at"]), float(row["expires_at"]))
 
 
-def held(database: Path) -> bool:
+def held(database: str | Path, db: Database) -> bool:
     """Whether a live process holds the lease now (status shows a dead one's row)."""
+    if Location(str(database)).postgres:
+        return bool(
+            db.scalar(
+                "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND objid = ? AND database = (SELECT oid FROM pg_database"
+                " WHERE datname = current_database())",
+                (ADVISORY_KEY,),
+            )
+        )
     path = lock_path(database)
     if not path.exists():
         return False
@@ -125,7 +167,7 @@ def holder_name(role: str) -> str:
 
 
 @contextlib.contextmanager
-def exclusive(database: Path, db: Database, role: str) -> Iterator[None]:
+def exclusive(database: str | Path, db: Database, role: str) -> Iterator[None]:
     """The lease for a short job (cancelling an edition): refused, naming the
     holder, while a send or runner is up."""
     lock = RunnerLock(database, holder_name(role))

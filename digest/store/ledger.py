@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from digest.store.db import Database, Row, marks, now
+from digest.store.db import Database, PostgresDatabase, Row, marks, now
 
 PENDING, SENDING, SENT, DEFERRED = "pending", "sending", "sent", "deferred"
 BOUNCED, FAILED, SUPPRESSED, CANCELLED = "bounced", "failed", "suppressed", "cancelled"
@@ -47,36 +47,55 @@ class Delivery:
     status: str
 
 
+UPSERT = (
+    " ON CONFLICT (edition_id, email) DO UPDATE SET address = excluded.address,"
+    " name = excluded.name, fields = excluded.fields, variant = excluded.variant,"
+    " line = excluded.line, due_at = excluded.due_at"
+    " WHERE deliveries.status IN ('pending', 'deferred')"
+)
+COLUMNS = (
+    "edition_id, email, status, message_id, updated_at, created_at, address, name, fields,"
+    " variant, line, due_at"
+)
+
+
 def add(db: Database, edition_id: str, entries: Sequence[Entry]) -> None:
     """Write pending rows; a row already there keeps its state and Message-ID,
-    and takes the newer copy details only while nothing final is recorded."""
+    and takes the newer copy details only while nothing final is recorded.
+    With PostgreSQL the rows travel by COPY (a million in seconds)."""
     stamp = now()
-    db.executemany(
-        "INSERT INTO deliveries (edition_id, email, status, message_id, updated_at, created_at,"
-        " address, name, fields, variant, line, due_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (edition_id, email) DO UPDATE SET address = excluded.address,"
-        " name = excluded.name, fields = excluded.fields, variant = excluded.variant,"
-        " line = excluded.line, due_at = excluded.due_at"
-        " WHERE deliveries.status IN ('pending', 'deferred')",
-        [
-            (
-                edition_id,
-                e.email,
-                PENDING,
-                e.message_id,
-                stamp,
-                stamp,
-                e.address,
-                e.name,
-                json.dumps(e.fields, ensure_ascii=False) if e.fields else "",
-                e.variant,
-                e.line,
-                e.due_at,
-            )
-            for e in entries
-        ],
+    rows = [
+        (
+            edition_id,
+            e.email,
+            PENDING,
+            e.message_id,
+            stamp,
+            stamp,
+            e.address,
+            e.name,
+            json.dumps(e.fields, ensure_ascii=False) if e.fields else "",
+            e.variant,
+            e.line,
+            e.due_at,
+        )
+        for e in entries
+    ]
+    if isinstance(db, PostgresDatabase):
+        _copy_in(db, rows)
+        return
+    db.executemany(f"INSERT INTO deliveries ({COLUMNS}) VALUES ({marks(12)}){UPSERT}", rows)
+
+
+def _copy_in(db: PostgresDatabase, rows: Sequence[tuple[object, ...]]) -> None:
+    """COPY into a temporary table, then one upsert into the ledger."""
+    db.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS ledger_in (LIKE deliveries INCLUDING DEFAULTS)"
+        " ON COMMIT DELETE ROWS"
     )
+    with db.transaction():
+        db.copy("ledger_in", [c.strip() for c in COLUMNS.split(",")], rows)
+        db.execute(f"INSERT INTO deliveries ({COLUMNS}) SELECT {COLUMNS} FROM ledger_in{UPSERT}")
 
 
 def _delivery(r: Row) -> Delivery:
@@ -124,6 +143,61 @@ def rows_to_try(
     return [_delivery(r) for r in rows]
 
 
+CLAIMED = (
+    "SELECT email FROM deliveries WHERE edition_id = ? AND status IN ({statuses}){before}"
+    " ORDER BY email LIMIT ?"
+)
+
+
+def claim(
+    db: Database,
+    edition_id: str,
+    statuses: Sequence[str],
+    worker: str,
+    limit: int = 500,
+    tried_before: str | None = None,
+    due_by: str | None = None,
+) -> list[Delivery]:
+    """Take up to `limit` rows in `statuses` (last tried before `tried_before`,
+    due by `due_by`) for `worker`, marking them `sending` in one statement.
+    With PostgreSQL, rows another worker holds are skipped (FOR UPDATE SKIP
+    LOCKED), so any number of senders share an edition and no row goes to
+    two of them."""
+    before = "" if tried_before is None else " AND updated_at <= ?"
+    before += "" if due_by is None else " AND due_at <= ?"
+    chosen = CLAIMED.format(statuses=marks(len(statuses)), before=before)
+    if db.backend == "postgres":
+        chosen += " FOR UPDATE SKIP LOCKED"
+    rows = db.all(
+        f"UPDATE deliveries SET status = ?, worker = ?, updated_at = ? WHERE edition_id = ?"
+        f" AND email IN ({chosen}) RETURNING email, address, name, fields, variant,"
+        " message_id, line, attempts, status",
+        (
+            SENDING,
+            worker,
+            now(),
+            edition_id,
+            edition_id,
+            *statuses,
+            *(() if tried_before is None else (tried_before,)),
+            *(() if due_by is None else (due_by,)),
+            limit,
+        ),
+    )
+    return sorted((_delivery(r) for r in rows), key=lambda d: d.email)
+
+
+def release(db: Database, edition_id: str, emails: Iterable[str]) -> None:
+    """Claimed rows never tried (a stop): pending again, for anyone to take."""
+    stamp = now()
+    with db.transaction():
+        db.executemany(
+            "UPDATE deliveries SET status = ?, worker = NULL, updated_at = ?"
+            " WHERE edition_id = ? AND email = ? AND status = ?",
+            [(PENDING, stamp, edition_id, email, SENDING) for email in emails],
+        )
+
+
 def set_status(db: Database, edition_id: str, emails: Iterable[str], status: str) -> None:
     """Before a group goes to the pool (`sending`: what a crash may leave in
     flight), or back to `pending` when it was never tried."""
@@ -158,9 +232,9 @@ def record_results(
         )
 
 
-def mark_final(db: Database, edition_id: str, rows: Iterable[tuple[str, str]], status: str) -> None:
-    """Rows settled without a message: (email, reason) each, e.g. suppressed
-    since the fan-out."""
+def settle(db: Database, edition_id: str, rows: Iterable[tuple[str, str]], status: str) -> None:
+    """Rows settled without a new attempt: (email, reason) each, e.g.
+    suppressed since the fan-out, or deferred once a run's retries are over."""
     stamp = now()
     with db.transaction():
         db.executemany(
@@ -171,9 +245,11 @@ def mark_final(db: Database, edition_id: str, rows: Iterable[tuple[str, str]], s
 
 
 def reset_sending(db: Database, edition_id: str) -> int:
-    """Rows a killed run left in flight go back to pending (same Message-ID)."""
+    """Rows a killed run left in flight go back to pending (same Message-ID).
+    Only for a sender that holds the lease alone (SQLite); with PostgreSQL,
+    `digest.store.workers.reap` returns only the rows of dead workers."""
     cursor = db.execute(
-        "UPDATE deliveries SET status = ? WHERE edition_id = ? AND status = ?",
+        "UPDATE deliveries SET status = ?, worker = NULL WHERE edition_id = ? AND status = ?",
         (PENDING, edition_id, SENDING),
     )
     return int(cursor.rowcount)
@@ -216,6 +292,15 @@ def next_wave(db: Database, edition_id: str, after: str) -> str | None:
         (edition_id, PENDING, after),
     )
     return None if value is None else str(value)
+def count_due(db: Database, edition_id: str, status: str, tried_before: str) -> int:
+    """Rows in `status` last tried before an ISO time: due another round."""
+    return int(
+        db.scalar(
+            "SELECT COUNT(*) FROM deliveries WHERE edition_id = ? AND status = ?"
+            " AND updated_at <= ?",
+            (edition_id, status, tried_before),
+        )
+    )
 
 
 def count_open_suppressed(db: Database, edition_id: str) -> int:
@@ -253,6 +338,12 @@ def cancel_open(db: Database, edition_id: str) -> int:
         (CANCELLED, now(), edition_id, *OPEN_STATES),
     )
     return int(cursor.rowcount)
+
+
+def variants_in(db: Database, edition_id: str) -> set[str]:
+    """Every copy (variant key) the edition's recipients get."""
+    rows = db.all("SELECT DISTINCT variant FROM deliveries WHERE edition_id = ?", (edition_id,))
+    return {str(row["variant"]) for row in rows}
 
 
 def sent_variants(db: Database, edition_id: str) -> set[str]:

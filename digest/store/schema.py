@@ -96,7 +96,7 @@ CREATE TABLE IF NOT EXISTS leases (
     name TEXT PRIMARY KEY,
     holder TEXT NOT NULL,
     acquired_at TEXT NOT NULL,
-    expires_at REAL NOT NULL
+    expires_at DOUBLE PRECISION NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -162,6 +162,20 @@ def _signups(db: Database) -> None:
         " key TEXT NOT NULL, period TEXT NOT NULL, hits INTEGER NOT NULL,"
         " PRIMARY KEY (key, period))"
     )
+def _workers(db: Database) -> None:
+    """Senders on several hosts: each edition keeps its compiled variants (so
+    every sender sends the same bytes), a ledger row names the worker that
+    claimed it, and each worker beats its heart in `workers`."""
+    _add_column(db, "deliveries", "worker", "TEXT")
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS edition_variants (edition_id TEXT NOT NULL,"
+        " variant TEXT NOT NULL, skeleton TEXT NOT NULL, PRIMARY KEY (edition_id, variant))"
+    )
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS workers (id TEXT PRIMARY KEY, host TEXT NOT NULL,"
+        " pid INTEGER NOT NULL, started_at TEXT NOT NULL, heartbeat DOUBLE PRECISION NOT NULL)"
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS deliveries_worker ON deliveries(worker, status)")
 
 
 def _bounces(db: Database) -> None:
@@ -188,6 +202,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "sign-ups with double opt-in; shared rate limits", _signups),
     Migration(4, "bounces reported later, matched to their delivery", _bounces),
     Migration(5, "ledger rows carry their wave's due time", _waves),
+    Migration(6, "compiled variants per edition; workers", _workers),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -54,7 +54,7 @@ def claim_slot(db: Database, slot_id: str, scheduled_at: datetime) -> bool:
         " ON CONFLICT (slot) DO NOTHING",
         (slot_id, scheduled_at.astimezone(UTC).isoformat(timespec="seconds"), RUNNING, now()),
     )
-    return cursor.rowcount == 1
+    return bool(cursor.rowcount == 1)
 
 
 def record_skipped(db: Database, slot_id: str, scheduled_at: datetime, reason: str) -> None:

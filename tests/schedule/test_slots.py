@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import logging
 import mailbox
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from datetime import datetime, timedelta
@@ -27,7 +24,7 @@ from digest.errors import ConfigError
 from digest.schedule.run import DEFERRED_WAIT, run_due
 from digest.schedule.runner import Runner
 from digest.schedule.slots import crontab_trigger, next_slot, slots_between
-from digest.store import audience, lease
+from digest.store import audience
 from digest.store import editions as store_editions
 from digest.store import slots as store_slots
 from tests.conftest import settings_for
@@ -202,59 +199,6 @@ def test_only_the_newest_due_slot_runs(project: Path) -> None:
     outcomes = {s["slot"]: s["outcome"] for s in facts["slots"]}
     assert outcomes["2026-11-30T0800"] == "skipped"
     assert len(editions(settings)) == 2
-
-
-def test_lease_is_exclusive_and_given_up_at_once(project: Path) -> None:
-    db = store.connect(project / "lease.db")
-    a = lease.RunnerLock(project / "lease.db", "a")
-    b = lease.RunnerLock(project / "lease.db", "b")
-    assert a.acquire(db, 30, 1000.0) is None
-    assert a.acquire(db, 30, 1010.0) is None  # renewal
-    held = b.acquire(db, 30, 5000.0)  # long past the row's expiry: a still runs
-    assert held is not None and held.holder == "a"
-    assert lease.held(project / "lease.db")
-    a.release(db)
-    assert lease.lease(db) is None and not lease.held(project / "lease.db")
-    assert b.acquire(db, 30, 5010.0) is None and b.took_over is None
-    b.release(db)
-    db.close()
-
-
-HOLD = """
-import sys, time
-from pathlib import Path
-from digest import store
-from digest.store import lease
-db = store.connect(Path(sys.argv[1]))
-lock = lease.RunnerLock(Path(sys.argv[1]), "digest run on elsewhere pid 1")
-assert lock.acquire(db, 3600, time.time()) is None
-print("held", flush=True)
-time.sleep(600)
-"""
-
-
-def test_a_lease_held_by_a_killed_process_is_taken_over_at_once(project: Path) -> None:
-    path = project / "lease.db"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(path)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
-        db = store.connect(path)
-        mine = lease.RunnerLock(path, "me")
-        other = mine.acquire(db, 30, time.time())
-        assert other is not None and other.holder == "digest run on elsewhere pid 1"
-        holder.send_signal(signal.SIGKILL)
-        holder.wait(10)
-        # Its row still says it holds the lease for an hour; the OS lock is gone.
-        assert not lease.held(path)
-        assert mine.acquire(db, 30, time.time()) is None
-        assert mine.took_over is not None and mine.took_over.holder.endswith("pid 1")
-        mine.release(db)
-        db.close()
-    finally:
-        holder.kill()
-        holder.wait(10)
 
 
 def wait_for(condition: object, seconds: float = 30.0) -> None:

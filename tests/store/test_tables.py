@@ -1,0 +1,151 @@
+"""Every table behind the one store interface, on both backends (a SQLite
+file and a throwaway PostgreSQL database): the same calls give the same
+answers, upserts keep what they must, transactions roll back whole."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from digest import store
+from digest.store import articles, audience, editions, ledger, meta, schema, slots
+from digest.store.db import Database
+
+ENTRY = ledger.Entry("ada@example.org", "Ada@example.org", "Ada", (("Company", "AE"),), "", "<m>")
+
+
+@pytest.fixture
+def db(database: str) -> Database:
+    return store.connect(database)
+
+
+def test_the_schema_is_current_and_connecting_again_changes_nothing(
+    database: str, db: Database
+) -> None:
+    assert schema.version(db) == schema.LATEST
+    db.close()
+    again = store.connect(database)
+    assert schema.version(again) == schema.LATEST
+    again.close()
+
+
+def test_articles_are_collected_claimed_and_given_back(db: Database) -> None:
+    body = json.dumps({"id": "a1", "title": "T", "url": "https://x.org/1"})
+    rows = [("a1", "tech", "https://x.org/1", "T", body, "feed", "h1", None)]
+    with db.transaction():
+        articles.add_collected(db, rows)
+        articles.add_collected(db, rows)  # a second time changes nothing
+        articles.add_article_keys(db, "a1", ["url:https://x.org/1", "hash:h1"])
+    assert articles.find_article(db, ["hash:h1"]) == articles.KnownArticle(
+        "a1", "hash:h1", False, "h1"
+    )
+    assert articles.unsent_articles(db, "tech", ["feed"]) == [body]
+    assert articles.unsent_articles(db, "tech", ["other"]) == []  # not configured now
+    articles.claim_articles(db, "e1", ["a1"])
+    assert articles.unsent_articles(db, "tech", ["feed"]) == []
+    assert articles.release_articles(db, "e1", ["a1"]) == 1
+    assert articles.unsent_articles(db, "tech", ["feed"]) == [body]
+
+
+def test_source_health_counts_failures_and_keeps_validators(db: Database) -> None:
+    articles.record_source_success(db, "feed", ('"v1"', "Mon"), 10, 3)
+    articles.record_source_failure(db, "feed", "HTTP 500")
+    articles.record_source_failure(db, "feed", "HTTP 500")
+    [health] = articles.source_health(db, threshold=2)
+    assert (health.failures, health.failing, health.items, health.total_new) == (2, True, 10, 3)
+    assert articles.feed_state(db, "feed") == ('"v1"', "Mon")
+
+
+def test_editions_move_through_their_states(db: Database) -> None:
+    editions.record(db, "2026-11-30T0700", editions.next_number(db), "T", "{}")
+    assert editions.free_id(db, "2026-11-30T0700") == "2026-11-30T0700-2"
+    assert [r.id for r in editions.unfinished(db)] == ["2026-11-30T0700"]
+    editions.set_state(db, "2026-11-30T0700", editions.SENDING)
+    assert editions.unfinished(db) == []  # sending, but no row left to try
+    ledger.add(db, "2026-11-30T0700", [ENTRY])
+    assert [r.state for r in editions.unfinished(db)] == ["sending"]
+    assert editions.published_count(db) == 1 and editions.next_number(db) == 2
+
+
+def test_the_ledger_keeps_message_ids_and_final_rows(db: Database) -> None:
+    ledger.add(db, "e", [ENTRY])
+    moved = ledger.Entry("ada@example.org", "ada@example.org", "Ada L.", (), "science", "<other>")
+    ledger.add(db, "e", [moved])  # pending: the newer copy details win, not the Message-ID
+    [row] = ledger.rows_to_try(db, "e", [ledger.PENDING])
+    assert (row.name, row.variant, row.message_id, row.fields) == ("Ada L.", "science", "<m>", ())
+    ledger.record_results(
+        db,
+        "e",
+        [("ada@example.org", ledger.BOUNCED, "550 no")],
+        [("Ada@example.org", "bounced: 550 no")],
+    )
+    ledger.add(db, "e", [ENTRY])  # final: nothing changes
+    [row] = ledger.rows_to_try(db, "e", [ledger.BOUNCED])
+    assert (row.name, row.attempts) == ("Ada L.", 1)
+    assert ledger.counts(db, "e") == {"bounced": 1}
+    assert audience.state_of(db, "ada@example.org")[0] == "bounced: 550 no"
+
+
+def test_ledger_pages_by_address_and_cancels_what_is_open(db: Database) -> None:
+    entries = [
+        ledger.Entry(f"r{n:03}@x.org", f"r{n:03}@x.org", "", (), "", f"<{n}>") for n in range(7)
+    ]
+    ledger.add(db, "e", entries)
+    first = ledger.rows_to_try(db, "e", [ledger.PENDING], limit=3)
+    second = ledger.rows_to_try(db, "e", [ledger.PENDING], after=first[-1].email, limit=3)
+    assert [r.email for r in first + second] == [e.email for e in entries[:6]]
+    ledger.set_status(db, "e", ["r000@x.org"], ledger.SENDING)
+    assert ledger.reset_sending(db, "e") == 1
+    ledger.record_results(db, "e", [("r001@x.org", ledger.SENT, "250 ok")], [])
+    assert ledger.cancel_open(db, "e") == 6
+    assert ledger.counts(db, "e") == {"sent": 1, "cancelled": 6}
+    assert ledger.sent_variants(db, "e") == {""}
+
+
+def test_suppressions_and_preferences_are_read_by_batch(db: Database) -> None:
+    audience.suppress(db, "Grace@Example.org", "unsubscribed: web page")
+    audience.suppress(db, "grace@example.org", "bounced: 550")  # the latest reason wins
+    audience.set_preferences(db, "ada@example.org", ["tech", "science"])
+    keys = [f"r{n}@x.org" for n in range(1200)] + ["grace@example.org", "ada@example.org"]
+    assert audience.suppressed_among(db, keys) == {"grace@example.org": "bounced: 550"}
+    assert audience.preferences_among(db, keys) == {"ada@example.org": {"tech", "science"}}
+    assert audience.unsuppress(db, "grace@example.org", "bounced") is True
+    assert audience.count_suppressed(db) == 0
+
+
+def test_slots_are_claimed_once_and_the_signing_key_is_shared(database: str, db: Database) -> None:
+    from datetime import UTC, datetime
+
+    at = datetime(2026, 11, 30, 7, tzinfo=UTC)
+    assert slots.claim_slot(db, "2026-11-30T0700", at) is True
+    assert slots.claim_slot(db, "2026-11-30T0700", at) is False
+    slots.finish_slot(db, "2026-11-30T0700", slots.SENT, "3 sent", "e", ("p",))
+    row = slots.slot(db, "2026-11-30T0700")
+    assert row is not None and (row.outcome, row.edition_id, row.problems) == ("sent", "e", ("p",))
+    key = meta.signing_key(db, "")
+    other = store.connect(database)
+    assert meta.signing_key(other, "") == key and len(key) == 32
+    assert meta.signing_key(other, "configured") == b"configured"
+    other.close()
+
+
+def test_a_transaction_that_fails_leaves_nothing(db: Database) -> None:
+    with pytest.raises(RuntimeError), db.transaction():
+        audience.suppress(db, "ada@example.org", "unsubscribed: web page")
+        raise RuntimeError("half way")
+    assert audience.count_suppressed(db) == 0
+
+
+def test_two_connections_number_editions_one_after_the_other(database: str) -> None:
+    from digest.edition import lifecycle
+    from digest.model import Edition
+
+    first, second = store.connect(database), store.connect(database)
+    made = [
+        lifecycle.record(db, Edition("2026-11-30T0700", "T", 1, "2026-11-30T07:00"))
+        for db in (first, second)
+    ]
+    assert [(e.id, e.number) for e in made] == [("2026-11-30T0700", 1), ("2026-11-30T0700-2", 2)]
+    first.close()
+    second.close()
