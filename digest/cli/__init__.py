@@ -24,6 +24,7 @@ from digest.cli import (
     sources,
     subscribers,
     summarize,
+    worker,
 )
 from digest.cli.common import command_error
 from digest.config import load_settings
@@ -88,7 +89,18 @@ def main(
     )
 
 
-for module in (send, editions, ops, preview, sources, subscribers, bounces, serve, summarize):
+for module in (
+    send,
+    editions,
+    ops,
+    worker,
+    preview,
+    sources,
+    subscribers,
+    bounces,
+    serve,
+    summarize,
+):
     for command in module.COMMANDS:
         main.add_command(command)
 

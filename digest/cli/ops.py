@@ -93,6 +93,8 @@ def _lines(facts: dict[str, Any]) -> list[str]:
         lines.append(f"runner        none running (last: {runner['holder']}, no longer running)")
     else:
         lines.append("runner        none running")
+    for found in facts["workers"]:
+        lines.append(f"worker        {found['id']} (heartbeat {found['silent']:.0f} s ago)")
     lines.append(f"skipped slots {facts['skipped_slots']}")
     lines += _source_lines(facts["sources"])
     lines.append(f"suppressed    {facts['suppressions']} address(es)")

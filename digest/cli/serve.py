@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+from types import FrameType
+
 import click
 
 from digest import web
@@ -28,9 +31,19 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     server = web.create_server(settings, host, port)
     click.echo(
         f"Serving on http://{server.effective_host}:{server.effective_port} "
-        f"for {settings.base_url}; Ctrl-C stops."
+        f"for {settings.base_url}; Ctrl-C or SIGTERM stops."
     )
-    server.run()
+    signal.signal(signal.SIGTERM, _interrupt)  # as Ctrl-C: a clean stop, exit status 0
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        click.echo("Stopped.")
+    finally:
+        server.close()
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 COMMANDS = (serve,)

@@ -144,11 +144,7 @@ def _claimed(run: _Run, skeleton_for: SkeletonFor) -> Iterator[list[Job]]:
         if gone:
             ledger.settle(run.db, run.edition, gone, ledger.SUPPRESSED)
             run.report.skipped_suppressed += len(gone)
-        yield [
-            _job(r, skeleton_for(r.variant))
-            for r in rows
-            if r.email not in reasons
-        ]
+        yield [_job(r, skeleton_for(r.variant)) for r in rows if r.email not in reasons]
 
 
 def _job(row: ledger.Delivery, skeleton: MessageSkeleton) -> Job:
@@ -156,11 +152,13 @@ def _job(row: ledger.Delivery, skeleton: MessageSkeleton) -> Job:
     return Job(
         row.email, row.address, row.name, skeleton, row.message_id, extra=row.fields, sender=sender
     )
+
+
 def _claim(run: _Run) -> list[ledger.Delivery]:
     statuses, before = run.policy.statuses, run.policy.tried_before
     if ledger.PENDING in statuses and before is None:
         rows = ledger.claim(
-            run.db, run.edition, (ledger.PENDING,), run.worker, BATCH, None, run.policy.due_by
+            run.db, run.edition, (ledger.PENDING,), run.worker, run.batch, None, run.policy.due_by
         )
         if rows:
             return rows
@@ -168,7 +166,17 @@ def _claim(run: _Run) -> list[ledger.Delivery]:
     bound = min(before or run.started, run.started)
     if not others:
         return []
-    return ledger.claim(run.db, run.edition, others, run.worker, BATCH, bound, run.policy.due_by)
+    return ledger.claim(
+        run.db, run.edition, others, run.worker, run.batch, bound, run.policy.due_by
+    )
+
+
+def claim_size(limits: Limits) -> int:
+    """Rows taken per claim: BATCH, or about two seconds' worth under a rate
+    limit, so that senders sharing an edition share it evenly."""
+    if limits.per_second:
+        return max(GROUP, min(BATCH, int(limits.per_second * 2)))
+    return BATCH
 
 
 class _Run:
@@ -188,6 +196,7 @@ class _Run:
         self.edition, self.db, self.base_url, self.policy = edition, db, base_url, policy
         self.worker = worker or "local"
         self.started = now()
+        self.batch = claim_size(policy.limits)
         self.stop = stop or threading.Event()
         self.progress = progress
         self.pool = Pool(transport, Pacer(policy.limits, threading.Event()), self.stop)

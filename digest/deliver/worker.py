@@ -126,6 +126,7 @@ def _one_round(
 ) -> bool:
     """Deliver what can be claimed now; False when there was nothing."""
     found = False
+    workers.reap(db, float(settings.worker_timeout))
     secret = meta.signing_key(db, settings.secret_key)
     now = datetime.now(UTC)
     for row in editions.sending(db):

@@ -14,7 +14,7 @@ from digest import collect
 from digest.config import Settings
 from digest.schedule.slots import next_slot
 from digest.schedule.zones import AudienceZones
-from digest.store import Database, audience, editions, lease, ledger, opened
+from digest.store import Database, audience, editions, lease, ledger, opened, workers
 from digest.store import slots as store_slots
 
 
@@ -36,6 +36,7 @@ def report(settings: Settings, now: datetime | None = None, limit: int = 10) -> 
             if upcoming is None
             else {"slot": upcoming.id, "at": upcoming.at.isoformat(timespec="minutes")},
             "runner": _runner(settings, db),
+            "workers": workers.alive(db),
             "last_edition": shown[0] if shown else None,
             "editions": shown,
             "slots": [asdict(s) for s in slots],

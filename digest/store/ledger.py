@@ -292,6 +292,8 @@ def next_wave(db: Database, edition_id: str, after: str) -> str | None:
         (edition_id, PENDING, after),
     )
     return None if value is None else str(value)
+
+
 def count_due(db: Database, edition_id: str, status: str, tried_before: str) -> int:
     """Rows in `status` last tried before an ISO time: due another round."""
     return int(

@@ -162,6 +162,8 @@ def _signups(db: Database) -> None:
         " key TEXT NOT NULL, period TEXT NOT NULL, hits INTEGER NOT NULL,"
         " PRIMARY KEY (key, period))"
     )
+
+
 def _workers(db: Database) -> None:
     """Senders on several hosts: each edition keeps its compiled variants (so
     every sender sends the same bytes), a ledger row names the worker that

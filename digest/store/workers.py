@@ -63,9 +63,9 @@ def reap(db: Database, silent_for: float) -> int:
 
 
 def alive(db: Database) -> list[dict[str, object]]:
-    """The workers that beat within the last minute, for `digest status`."""
+    """The registered senders and how long since each beat, for `digest status`."""
     rows = db.all(
         f"SELECT id, host, pid, started_at, {_clock(db)} - heartbeat AS silent FROM workers"
         " ORDER BY started_at"
     )
-    return [dict(row) for row in rows]
+    return [{**dict(row), "silent": float(row["silent"])} for row in rows]

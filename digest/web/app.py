@@ -24,7 +24,8 @@ from digest.deliver.message import sender_address
 from digest.deliver.subscribers import find
 from digest.errors import ConfigError
 from digest.render import builtin_templates
-from digest.store import Database, audience, connect, meta
+from digest.store import Database, audience, meta
+from digest.store.pool import Connections
 from digest.web.archive import ArchivePages
 from digest.web.http import (
     BASE_HEADERS,
@@ -39,6 +40,7 @@ from digest.web.signup import SignupPages
 
 log = logging.getLogger(__name__)
 
+SERVER_THREADS = 4  # waitress threads, and database connections in the pool
 EDITION_PATH = re.compile(r"/archive/([A-Za-z0-9._:+-]{1,80})/?")
 
 
@@ -53,6 +55,7 @@ class App:
         )
         self.pages = _page_environment(settings)
         self.local = threading.local()
+        self.connections = Connections(settings.database, SERVER_THREADS)
         self._secret: bytes | None = None
         self.routes: dict[str, dict[str, Callable[[Request], Response]]] = {
             "/": {"GET": lambda r: self.redirect("/archive")},
@@ -69,7 +72,9 @@ class App:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
         try:
-            response = self.route(request)
+            with self.connections.connection() as db:
+                self.local.db = db
+                response = self.route(request)
         except BodyTooLarge:
             response = self.message(413, "Too large", ["That request was too large."])
         except Exception:
@@ -112,11 +117,8 @@ class App:
     # Shared pieces
 
     def db(self) -> Database:
-        """One connection per server thread (sqlite3 connections stay in their thread)."""
-        db: Database | None = getattr(self.local, "db", None)
-        if db is None:
-            db = connect(self.settings.database)
-            self.local.db = db
+        """The connection this request borrowed from the pool."""
+        db: Database = self.local.db
         return db
 
     def secret(self) -> bytes:
@@ -301,7 +303,7 @@ def create_server(settings: Settings, host: str | None = None, port: int | None 
             url_prefix=urlsplit(settings.base_url).path.rstrip("/"),
             max_request_body_size=MAX_BODY,
             ident="digest",
-            threads=4,
+            threads=SERVER_THREADS,
             # Behind a reverse proxy every request comes from the proxy: take the
             # client's address from its X-Forwarded-For (for the sign-up limits),
             # and only from that proxy.

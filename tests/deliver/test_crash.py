@@ -11,46 +11,11 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import ROOT
+from tests.conftest import received
 
 SUBSCRIBERS = 10_000
-
-
-@pytest.fixture
-def counting_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
-    port_file, counts = tmp_path / "port", tmp_path / "received.db"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "tests" / "smtp_process.py"),
-            str(port_file),
-            "--count",
-            str(counts),
-        ],
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not port_file.exists():
-            assert time.monotonic() < deadline, "the SMTP server did not start"
-            time.sleep(0.05)
-        yield int(port_file.read_text()), counts
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
-def received(counts: Path) -> list[tuple[str, str]]:
-    db = sqlite3.connect(counts)
-    try:
-        return list(db.execute("SELECT rcpt, message_id FROM received"))
-    finally:
-        db.close()
 
 
 def ledger(database: Path) -> dict[str, tuple[str, str]]:
