@@ -16,6 +16,7 @@ import sqlite3
 import ssl
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,9 @@ class CountingHandler:
             self.db = sqlite3.connect(count_db, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=OFF")  # only the sender is killed
-            self.db.execute("CREATE TABLE IF NOT EXISTS received (rcpt TEXT, message_id TEXT)")
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS received (rcpt TEXT, message_id TEXT, at REAL)"
+            )
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
@@ -40,9 +43,10 @@ class CountingHandler:
             found = MESSAGE_ID.search(envelope.content)
             mid = found.group(1).decode() if found else ""
             with self.lock:
+                at = time.time()  # for rates measured at the server
                 self.db.executemany(
-                    "INSERT INTO received VALUES (?, ?)",
-                    [(rcpt, mid) for rcpt in envelope.rcpt_tos],
+                    "INSERT INTO received VALUES (?, ?, ?)",
+                    [(rcpt, mid, at) for rcpt in envelope.rcpt_tos],
                 )
         return "250 OK"
 

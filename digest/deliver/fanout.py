@@ -6,14 +6,17 @@ fan-out cut short (a missing list, a crash) simply runs again.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from digest.deliver.audience import SEND, Copy
-from digest.deliver.message import message_id
+from digest.deliver.message import MessageIds
 from digest.deliver.waves import Waves
 from digest.store import ledger
 from digest.store.db import Database
+from digest.store.pool import reconnect
 
 # Rows written per transaction: PostgreSQL takes them by COPY, in bigger batches.
 BATCH = {"sqlite": 500, "postgres": 5000}
@@ -44,23 +47,75 @@ def fan_out(
     """Write a pending row per recipient, BATCH rows a transaction; with
     `waves` (local time), each row due at its reader's wave."""
     result = FanOut()
+    # A first fan-out cannot meet a row already there: the fast path for it.
+    fresh = not ledger.has_rows(db, edition_id)
+    ids = MessageIds(secret, edition_id, domain)
     entries: list[ledger.Entry] = []
-    for copy in copies:
-        result.add(copy.reason)
-        if copy.variant is None:
-            continue
-        entry = _entry(copy, copy.variant, edition_id, secret, domain)
-        if waves is not None:
-            entry = replace(entry, due_at=waves.due_at(copy.subscriber.timezone))
-        entries.append(entry)
-        if len(entries) >= BATCH[db.backend]:
-            _write(db, edition_id, entries)
-            entries = []
-    _write(db, edition_id, entries)
+    with Writer(db, edition_id, fresh) as write:
+        for copy in copies:
+            result.add(copy.reason)
+            if copy.variant is None:
+                continue
+            entry = _entry(copy, copy.variant, ids)
+            if waves is not None:
+                entry = replace(entry, due_at=waves.due_at(copy.subscriber.timezone))
+            entries.append(entry)
+            if len(entries) >= BATCH[db.backend]:
+                write(entries)
+                entries = []
+        write(entries)
     return result
 
 
-def _entry(copy: Copy, variant: str, edition_id: str, secret: bytes, domain: str) -> ledger.Entry:
+class Writer:
+    """Writes batches of rows. With PostgreSQL a thread of its own, on its own
+    connection, COPYs each batch while the next is being read from the list
+    (at most two batches wait: memory stays flat); with SQLite, at once."""
+
+    def __init__(self, db: Database, edition_id: str, fresh: bool) -> None:
+        self.db, self.edition_id, self.fresh = db, edition_id, fresh
+        self.queue: queue.Queue[list[ledger.Entry] | None] = queue.Queue(maxsize=2)
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def __enter__(self) -> Writer:
+        if self.db.backend == "postgres":
+            self.thread = threading.Thread(target=self._copy_all, name="digest-fanout")
+            self.thread.start()
+        return self
+
+    def __call__(self, entries: list[ledger.Entry]) -> None:
+        if not entries:
+            return
+        if self.thread is None:
+            _write(self.db, self.edition_id, entries, self.fresh)
+            return
+        if self.error is not None:
+            raise self.error
+        self.queue.put(entries)
+
+    def __exit__(self, *failed: object) -> None:
+        if self.thread is not None:
+            self.queue.put(None)
+            self.thread.join()
+        if self.error is not None and failed[0] is None:
+            raise self.error
+
+    def _copy_all(self) -> None:
+        own = reconnect(self.db)
+        try:
+            while (entries := self.queue.get()) is not None:
+                if self.error is None:
+                    _write(own, self.edition_id, entries, self.fresh)
+        except BaseException as e:  # handed to the reading thread, which raises it
+            self.error = e
+            while self.queue.get() is not None:  # let the reader finish its puts
+                pass
+        finally:
+            own.close()
+
+
+def _entry(copy: Copy, variant: str, ids: MessageIds) -> ledger.Entry:
     sub = copy.subscriber
     key = sub.email.lower()
     return ledger.Entry(
@@ -69,12 +124,12 @@ def _entry(copy: Copy, variant: str, edition_id: str, secret: bytes, domain: str
         name=sub.name,
         fields=sub.extra,
         variant=variant,
-        message_id=message_id(secret, edition_id, domain, key),
+        message_id=ids(key),
         line=sub.line,
     )
 
 
-def _write(db: Database, edition_id: str, entries: list[ledger.Entry]) -> None:
+def _write(db: Database, edition_id: str, entries: list[ledger.Entry], fresh: bool) -> None:
     if entries:
         with db.transaction():
-            ledger.add(db, edition_id, entries)
+            ledger.add(db, edition_id, entries, fresh)

@@ -145,6 +145,21 @@ def message_id(secret: bytes, edition_id: str, domain: str, email: str) -> str:
     return f"<{_slug(edition_id)}.{digest.hexdigest()[:24]}@{domain}>"
 
 
+class MessageIds:
+    """`message_id` for one edition, a million times over: the same ids, with
+    OpenSSL's one-shot HMAC and the fixed parts prepared once."""
+
+    def __init__(self, secret: bytes, edition_id: str, domain: str) -> None:
+        self.secret = secret
+        self.head = f"{edition_id}\n".encode()
+        self.prefix = f"<{_slug(edition_id)}."
+        self.suffix = f"@{domain}>"
+
+    def __call__(self, email: str) -> str:
+        mac = hmac.digest(self.secret, self.head + email.lower().encode(), "sha256")
+        return f"{self.prefix}{mac.hex()[:24]}{self.suffix}"
+
+
 def message_date(clock: float | None = None) -> str:
     """The Date header: the moment the message is handed over (RFC 5322 3.6.1)."""
     moment = datetime.fromtimestamp(time.time() if clock is None else clock, UTC)

@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import TextIO
 from zoneinfo import available_timezones
 
-from email_validator import EmailNotValidError, validate_email
-
-from digest.deliver import tokens
+from digest.deliver import addresses, tokens
+from digest.deliver.addresses import EmailNotValidError
 from digest.errors import SubscriberError
 from digest.model import Subscriber
 from digest.store import audience, signups
@@ -56,29 +55,46 @@ def _open(path: Path) -> TextIO:
 def read_subscribers(path: Path) -> Iterator[Subscriber | RowError]:
     """Yield each row as a Subscriber, or a RowError saying what is wrong."""
     with _open(path) as handle:
-        reader = csv.DictReader(handle)
+        reader = csv.reader(handle)
         try:
-            fieldnames = [_column(name) for name in reader.fieldnames or []]
+            fieldnames = [_column(name) for name in next(reader, [])]
         except csv.Error as e:
             raise SubscriberError(f"{path}:1: unreadable CSV header ({e})") from e
-        if not _is_text(fieldnames):
-            raise SubscriberError(f"{path}:1: the header line is not UTF-8; save the list as UTF-8")
-        reader.fieldnames = fieldnames
-        missing = [c for c in REQUIRED if c not in fieldnames]
-        if missing and _semicolons(fieldnames):
-            raise SubscriberError(
-                f"{path}:1: the header line looks ';'-separated ({';'.join(fieldnames)!r}); "
-                "the list must be comma-separated: export it from your spreadsheet as CSV "
-                "with commas"
-            )
-        if missing:
-            raise SubscriberError(f"{path}: no '{missing[0]}' column in the header line")
-        extra = tuple(name for name in fieldnames if name and name not in COLUMNS)
+        _check_header(path, fieldnames)
+        columns = Columns(fieldnames)
         try:
-            for row in reader:
-                yield _row(row, path, reader.line_num, extra)
+            for values in reader:
+                yield _row(values, columns, path, reader.line_num)
         except csv.Error as e:
             raise SubscriberError(f"{path}:{reader.line_num}: unreadable CSV ({e})") from e
+
+
+def _check_header(path: Path, fieldnames: list[str]) -> None:
+    if not _is_text(fieldnames):
+        raise SubscriberError(f"{path}:1: the header line is not UTF-8; save the list as UTF-8")
+    missing = [c for c in REQUIRED if c not in fieldnames]
+    if missing and _semicolons(fieldnames):
+        raise SubscriberError(
+            f"{path}:1: the header line looks ';'-separated ({';'.join(fieldnames)!r}); "
+            "the list must be comma-separated: export it from your spreadsheet as CSV "
+            "with commas"
+        )
+    if missing:
+        raise SubscriberError(f"{path}: no '{missing[0]}' column in the header line")
+
+
+class Columns:
+    """Where each known column is in a row (-1: absent), and the further ones."""
+
+    def __init__(self, fieldnames: list[str]) -> None:
+        first: dict[str, int] = {}
+        for i, name in enumerate(fieldnames):
+            first.setdefault(name, i)  # a repeated column: the first one counts
+        self.email, self.name, self.sections, self.status, self.timezone, self.consented_at = (
+            first.get(c, -1) for c in COLUMNS
+        )
+        self.extra = tuple((name, i) for name, i in first.items() if name and name not in COLUMNS)
+        self.width = len(fieldnames)
 
 
 def _semicolons(fieldnames: list[str]) -> bool:
@@ -102,34 +118,38 @@ def _is_text(values: Iterable[object]) -> bool:
     return True
 
 
-def _row(
-    row: dict[str, str | None], path: Path, line: int, extra: tuple[str, ...]
-) -> Subscriber | RowError:
-    if not _is_text(row.values()):
+def _row(values: list[str], at: Columns, path: Path, line: int) -> Subscriber | RowError:
+    if not all(map(str.isascii, values)) and not _is_text(values):
         return RowError(str(path), line, "not UTF-8 text; save the list as UTF-8")
-    raw = (row.get("email") or "").strip()
+    # A short row's missing cells are empty; index -1 (no such column) too.
+    cells = [*values, *([""] * (at.width - len(values))), ""]
+    raw = cells[at.email].strip()
     try:
-        address = validate_email(raw, check_deliverability=False).normalized
+        address = addresses.normalized(raw)
     except EmailNotValidError as e:
         return RowError(str(path), line, f"invalid address {raw!r}: {e}")
-    status = (row.get("status") or "active").strip().lower()
+    status = cells[at.status].strip().lower() or "active"
     if status not in STATUSES:
         return RowError(str(path), line, f"status {status!r} is not one of {', '.join(STATUSES)}")
-    zone = (row.get("timezone") or "").strip()
+    zone = cells[at.timezone].strip()
     if zone and zone not in _zones():
         return RowError(
             str(path), line, f"timezone {zone!r} is not an IANA zone such as Europe/Berlin"
         )
+    sections = cells[at.sections]
     return Subscriber(
         email=address,
-        name=(row.get("name") or "").strip(),
-        sections=split_sections(row.get("sections") or ""),
+        name=cells[at.name].strip(),
+        sections=split_sections(sections) if sections.strip() else NO_SECTIONS,
         status=status,
         line=line,
         timezone=zone,
-        extra=tuple((name, (row.get(name) or "").strip()) for name in extra),
-        consented_at=(row.get("consented_at") or "").strip(),
+        extra=tuple((name, cells[i].strip()) for name, i in at.extra),
+        consented_at=cells[at.consented_at].strip(),
     )
+
+
+NO_SECTIONS: frozenset[str] = frozenset()
 
 
 @cache
@@ -156,13 +176,31 @@ class Seen:
         # One transaction for the whole pass: nothing here needs to survive a crash.
         self.db.execute("BEGIN")
 
+    def first_lines(self, batch: list[tuple[str, int]]) -> list[int]:
+        """For each (address, line): 0 when the address is new (now recorded),
+        else the line it was first on. One statement for the whole batch."""
+        keys = [(email.lower(), line) for email, line in batch]
+        values = ", ".join("(?, ?)" for _ in keys)
+        inserted = {
+            row[0]
+            for row in self.db.execute(
+                f"INSERT INTO seen VALUES {values} ON CONFLICT DO NOTHING RETURNING email",
+                [value for pair in keys for value in pair],
+            )
+        }
+        answers = []
+        for key, _ in keys:
+            if key in inserted:
+                inserted.discard(key)  # the first in the batch was the one recorded
+                answers.append(0)
+            else:
+                found = self.db.execute("SELECT line FROM seen WHERE email = ?", (key,))
+                answers.append(int(found.fetchone()[0]))
+        return answers
+
     def first_line(self, email: str, line: int) -> int:
         """0 when the address is new (and now recorded), else the line it was first on."""
-        key = email.lower()
-        cursor = self.db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?)", (key, line))
-        if cursor.rowcount == 1:
-            return 0
-        return int(self.db.execute("SELECT line FROM seen WHERE email = ?", (key,)).fetchone()[0])
+        return self.first_lines([(email, line)])[0]
 
     def close(self) -> None:
         self.db.close()
@@ -172,21 +210,37 @@ def unique(
     items: Iterable[Subscriber | RowError], path: Path, seen: Seen | None = None
 ) -> Iterator[Subscriber | RowError]:
     """Pass rows through, turning a repeated address (any case) into a RowError:
-    the first row with an address wins. A caller's `seen` outlives the pass
-    (and is the caller's to close), to ask afterwards who was on the list."""
+    the first row with an address wins (looked up 500 rows at a time). A
+    caller's `seen` outlives the pass (and is the caller's to close), to ask
+    afterwards who was on the list."""
     own = seen is None
     seen = seen or Seen()
     try:
-        for item in items:
-            if isinstance(item, Subscriber):
-                first = seen.first_line(item.email, item.line)
-                if first:
+        for batch in _chunks(items, 500):
+            rows = [(i.email, i.line) for i in batch if isinstance(i, Subscriber)]
+            firsts = iter(seen.first_lines(rows) if rows else [])
+            for item in batch:
+                first = next(firsts) if isinstance(item, Subscriber) else 0
+                if first and isinstance(item, Subscriber):
                     message = f"duplicate of line {first} ({item.email}); the first row wins"
                     item = RowError(str(path), item.line, message, duplicate_of=first)
-            yield item
+                yield item
     finally:
         if own:
             seen.close()
+
+
+def _chunks(
+    items: Iterable[Subscriber | RowError], size: int
+) -> Iterator[list[Subscriber | RowError]]:
+    batch: list[Subscriber | RowError] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def unique_subscribers(path: Path) -> Iterator[Subscriber | RowError]:
@@ -242,11 +296,12 @@ def find(path: Path, email: str) -> Subscriber | None:
         header = [_column(name) for name in next(reader, [])]
         if "email" not in header:
             return None
-        column = header.index("email")
+        columns = Columns(header)
         for row in reader:
             # A cheap test on the raw cell first; full validation only for a hit.
-            if len(row) > column and row[column].strip().lower() == wanted:
-                found = _row(dict(zip(header, row, strict=False)), path, reader.line_num, ())
+            cell = row[columns.email] if len(row) > columns.email else ""
+            if cell.strip().lower() == wanted:
+                found = _row(row, columns, path, reader.line_num)
                 return found if isinstance(found, Subscriber) else None
     return None
 
@@ -386,7 +441,7 @@ def unsubscribe(db: Database, secret: bytes, list_name: str, items: Iterable[str
 
 def _address(item: str) -> str:
     try:
-        return str(validate_email(item.strip(), check_deliverability=False).normalized)
+        return addresses.normalized(item.strip())
     except EmailNotValidError as e:
         raise SubscriberError(
             f"{item!r} is neither an address nor a valid unsubscribe token: {e}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from digest.store.db import Database, chunks, marks, now
+from digest.store.db import Database, chunks, now
 
 UPSERT_SUPPRESSION = (
     "INSERT INTO suppressions (email, reason, created_at) VALUES (?, ?, ?)"
@@ -36,10 +36,9 @@ def count_suppressed(db: Database) -> int:
 def suppressed_among(db: Database, emails: Sequence[str]) -> dict[str, str]:
     """The suppression reason of each of these (lower-case) addresses that has one."""
     found: dict[str, str] = {}
-    for chunk in chunks(list(emails)):
-        rows = db.all(
-            f"SELECT email, reason FROM suppressions WHERE email IN ({marks(len(chunk))})", chunk
-        )
+    for chunk in chunks(list(emails), db.batch):
+        where, params = db.where_in("email", chunk)
+        rows = db.all(f"SELECT email, reason FROM suppressions WHERE {where}", params)
         found.update({str(r["email"]): str(r["reason"]) for r in rows})
     return found
 
@@ -57,11 +56,9 @@ def set_preferences(db: Database, email: str, sections: Iterable[str]) -> None:
 def preferences_among(db: Database, emails: Sequence[str]) -> dict[str, frozenset[str]]:
     """The sections chosen on the web by each of these addresses that chose."""
     found: dict[str, frozenset[str]] = {}
-    for chunk in chunks(list(emails)):
-        rows = db.all(
-            f"SELECT email, sections FROM preferences WHERE email IN ({marks(len(chunk))})",
-            chunk,
-        )
+    for chunk in chunks(list(emails), db.batch):
+        where, params = db.where_in("email", chunk)
+        rows = db.all(f"SELECT email, sections FROM preferences WHERE {where}", params)
         for r in rows:
             found[str(r["email"])] = frozenset(s for s in str(r["sections"]).split(";") if s)
     return found

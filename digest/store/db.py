@@ -127,6 +127,13 @@ class Database:
         self.depth = 0
         self.connection.execute("ROLLBACK")
 
+    # How many values one `where_in` may hold: SQLite caps bound parameters.
+    batch = 500
+
+    def where_in(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        """`column IN (...)` as SQL and its parameters."""
+        return f"{column} IN ({marks(len(values))})", list(values)
+
     def columns(self, table: str) -> set[str]:
         return {str(row["name"]) for row in self.all(f"PRAGMA table_info({table})")}
 
@@ -140,6 +147,7 @@ class PostgresDatabase(Database):
 
     backend = "postgres"
     _translated: dict[str, str] = {}  # noqa: RUF012 - a cache of pure translations
+    location: Location
 
     def _sql(self, sql: str) -> str:
         found = self._translated.get(sql)
@@ -151,6 +159,12 @@ class PostgresDatabase(Database):
         self.connection.execute("BEGIN")
         if immediate:
             self.connection.execute("SELECT pg_advisory_xact_lock(%s)", (IMMEDIATE_LOCK,))
+
+    batch = 10_000
+
+    def where_in(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        """One array parameter: the query text, and its plan, stay the same."""
+        return f"{column} = ANY(?)", [list(values)]
 
     def columns(self, table: str) -> set[str]:
         rows = self.all(
@@ -208,7 +222,9 @@ def open_postgres(location: Location) -> Database:
             f"cannot connect to the database {location.shown}: {_reason(e, location)}; "
             "check DIGEST_DATABASE and that the server is running"
         ) from None
-    return PostgresDatabase(connection, location.shown)
+    database = PostgresDatabase(connection, location.shown)
+    database.location = location
+    return database
 
 
 def _reason(error: Exception, location: Location) -> str:

@@ -59,10 +59,11 @@ COLUMNS = (
 )
 
 
-def add(db: Database, edition_id: str, entries: Sequence[Entry]) -> None:
+def add(db: Database, edition_id: str, entries: Sequence[Entry], fresh: bool = False) -> None:
     """Write pending rows; a row already there keeps its state and Message-ID,
     and takes the newer copy details only while nothing final is recorded.
-    With PostgreSQL the rows travel by COPY (a million in seconds)."""
+    With PostgreSQL the rows travel by COPY (a million in seconds), straight
+    into the ledger when it is `fresh` (the edition has no row yet)."""
     stamp = now()
     rows = [
         (
@@ -81,6 +82,9 @@ def add(db: Database, edition_id: str, entries: Sequence[Entry]) -> None:
         )
         for e in entries
     ]
+    if isinstance(db, PostgresDatabase) and fresh:
+        db.copy("deliveries", [c.strip() for c in COLUMNS.split(",")], rows)
+        return
     if isinstance(db, PostgresDatabase):
         _copy_in(db, rows)
         return
@@ -253,6 +257,12 @@ def reset_sending(db: Database, edition_id: str) -> int:
         (PENDING, edition_id, SENDING),
     )
     return int(cursor.rowcount)
+
+
+def has_rows(db: Database, edition_id: str) -> bool:
+    return (
+        db.one("SELECT 1 FROM deliveries WHERE edition_id = ? LIMIT 1", (edition_id,)) is not None
+    )
 
 
 def count_in(

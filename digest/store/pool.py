@@ -29,7 +29,9 @@ class Connections:
     def connection(self) -> Iterator[Database]:
         if self.pool is not None:
             with self.pool.connection() as conn:
-                yield PostgresDatabase(conn, self.location.shown)
+                pooled = PostgresDatabase(conn, self.location.shown)
+                pooled.location = self.location
+                yield pooled
             return
         db: Database | None = getattr(self.local, "db", None)
         if db is None:
@@ -56,3 +58,11 @@ def _open_pool(location: Location, size: int) -> Any:
         )
     except Exception as e:
         raise StoreError(f"cannot open a connection pool to {location.shown}: {e}") from None
+
+
+def reconnect(db: Database) -> Database:
+    """A second connection to the same PostgreSQL database, for another thread."""
+    from digest.store.db import open_postgres
+
+    assert isinstance(db, PostgresDatabase)
+    return open_postgres(db.location)

@@ -165,3 +165,11 @@ def test_base_url_that_could_break_list_unsubscribe_is_refused(project: Path, ur
     # DIGEST_BASE_URL goes into the List-Unsubscribe header of every message.
     with pytest.raises(ConfigError, match=r"base_url .*must be an absolute http"):
         load_settings(project / "digest.toml", environ={}, overrides={"base_url": url})
+
+
+def test_message_ids_made_in_bulk_are_the_message_ids() -> None:
+    from digest.deliver.message import MessageIds, message_id
+
+    ids = MessageIds(b"k" * 32, "2026-11-30T0700-2", "example.org")
+    for email in ("Ada@Example.org", "jörg@example.org", "x@y.z"):
+        assert ids(email) == message_id(b"k" * 32, "2026-11-30T0700-2", "example.org", email)

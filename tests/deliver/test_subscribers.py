@@ -271,3 +271,14 @@ def test_a_semicolon_separated_header_is_named_as_such(tmp_path: Path) -> None:
     path = write(tmp_path, "email;name;sections\nada@example.org;Ada;\n")
     with pytest.raises(SubscriberError, match=r":1: the header line looks ';'-separated"):
         list(subscribers.read_subscribers(path))
+
+
+def test_short_and_long_rows_read_as_their_header_says(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "email,name,sections,Company\nada@example.org,Ada\ngrace@example.org,Grace,,Navy,extra\n",
+    )
+    ada, grace = subscribers.read_subscribers(path)
+    assert isinstance(ada, Subscriber) and isinstance(grace, Subscriber)
+    assert (ada.name, ada.sections, ada.extra) == ("Ada", frozenset(), (("Company", ""),))
+    assert (grace.name, grace.extra) == ("Grace", (("Company", "Navy"),))
