@@ -149,3 +149,18 @@ def test_two_connections_number_editions_one_after_the_other(database: str) -> N
     assert [(e.id, e.number) for e in made] == [("2026-11-30T0700", 1), ("2026-11-30T0700-2", 2)]
     first.close()
     second.close()
+
+
+def test_sign_ups_and_request_counts(db: Database) -> None:
+    from digest.store import limits, signups
+
+    signups.request(db, "Ada@Example.org", "Ada", ["tech"], "Europe/London", "2026-11-30T07:00")
+    signups.request(db, "ada@example.org", "Ada L.", ["science"], "", "2026-11-30T08:00")
+    assert signups.confirm(db, "ada@example.org", "2026-11-30T07:00") is False  # replaced
+    assert signups.confirm(db, "ada@example.org", "2026-11-30T08:00") is True
+    [row] = signups.confirmed_after(db, "")
+    assert (row.email, row.name, row.sections) == ("ada@example.org", "Ada L.", {"science"})
+    assert set(signups.confirmed_among(db, ["ada@example.org", "x@y.org"])) == {"ada@example.org"}
+    assert [limits.hit(db, "k", "h:2026-11-30T07", 2) for _ in range(3)] == [True, True, False]
+    limits.forget_before(db, "h:2026-11-30T08")
+    assert limits.hit(db, "k", "h:2026-11-30T07", 2) is True
