@@ -120,8 +120,11 @@ class RunnerLock:
         if db is not None:
             db.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (self.name, self.holder))
         if self.session is not None:
+            # Unlocked first: the server notices a closed connection a moment later.
             with contextlib.suppress(Exception):
-                self.session.close()  # the server releases the advisory lock with it
+                self.session.execute("SELECT pg_advisory_unlock(?)", (ADVISORY_KEY,))
+            with contextlib.suppress(Exception):
+                self.session.close()
             self.session = None
         if self.fd is not None:
             with contextlib.suppress(OSError):
