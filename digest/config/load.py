@@ -46,6 +46,7 @@ SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "dkim_selector": ("DIGEST_DKIM_SELECTOR", v.as_str),
     "dkim_domain": ("DIGEST_DKIM_DOMAIN", v.as_str),
     "dkim_key_file": ("DIGEST_DKIM_KEY_FILE", v.as_path),
+    "dkim_canonicalization": ("DIGEST_DKIM_CANONICALIZATION", v.as_canonicalization),
     "from_addr": ("DIGEST_FROM", v.as_str),
     "subscribers": ("DIGEST_SUBSCRIBERS", v.as_path),
     "database": ("DIGEST_DATABASE", v.as_database),

@@ -198,6 +198,7 @@ class Settings:
     dkim_selector: str = ""
     dkim_domain: str = ""
     dkim_key_file: Path | None = None
+    dkim_canonicalization: str = "relaxed/relaxed"
     from_addr: str = "Digest <digest@localhost>"
     subscribers: Path = Path("subscribers.example.csv")
     # A SQLite file, or a postgresql:// URL (which may hold a password: not in repr).

@@ -64,6 +64,15 @@ def as_security(value: str) -> str:
     return mode
 
 
+def as_canonicalization(value: str) -> str:
+    """DKIM's c= as HEADER/BODY. A lone word is refused: in c= it would
+    mean WORD/simple, which nobody guesses."""
+    parts = str(value).strip().lower().split("/")
+    if len(parts) != 2 or not set(parts) <= {"simple", "relaxed"}:
+        raise ValueError("must be HEADER/BODY, each simple or relaxed (such as relaxed/relaxed)")
+    return "/".join(parts)
+
+
 def as_timezone(value: str) -> str:
     name = str(value).strip()
     try:

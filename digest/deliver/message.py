@@ -1,7 +1,8 @@
 """Messages: headers, the MIME skeleton and unsubscribe links.
 
-The skeleton is built and encoded once per edition; per subscriber only the
-recipient headers and the slots in each body part are encoded and joined.
+The skeleton is built and encoded once per edition variant, with its body's
+DKIM hash state; per subscriber only the recipient headers and the values
+for the body's slots are encoded.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import hmac
 import re
 import secrets
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.header import Header
 from email.quoprimime import body_encode
@@ -21,8 +22,9 @@ from urllib.parse import quote
 
 from digest.config import Sender
 from digest.deliver import tokens
+from digest.deliver.bodyhash import BodyPlans, body_plans
 from digest.errors import ConfigError
-from digest.render import CompiledEmail, Prepared, field_values
+from digest.render import CompiledEmail, field_values
 
 CRLF = "\r\n"
 SOFT_BREAK = "=\r\n"
@@ -30,20 +32,26 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 @dataclass(frozen=True)
-class EncodedPart:
-    """A body part's QP-encoded static pieces, with slot names between them."""
+class Slot:
+    """A place in the body for a subscriber's value; HTML ones are escaped."""
 
-    pieces: tuple[bytes, ...]
-    slots: tuple[str, ...]
+    name: str
+    html: bool
 
 
 @dataclass(frozen=True)
 class MessageSkeleton:
-    """Everything of a message that is the same for every subscriber."""
+    """Everything of a message that is the same for every subscriber.
+
+    The body is `body[0]`, a slot's value, `body[1]`, ... : the MIME framing
+    and the QP-encoded static text, encoded once; `digests` holds their DKIM
+    body-hash state, so a signature hashes only the values anew.
+    """
 
     head: bytes
-    text: EncodedPart
-    html: EncodedPart
+    body: tuple[bytes, ...]
+    slots: tuple[Slot, ...]
+    digests: BodyPlans = field(repr=False)
     boundary: str
     edition_id: str
     sender: str
@@ -52,6 +60,27 @@ class MessageSkeleton:
     secret: bytes
     bounce: str = ""  # the mailbox bounces go to (MAIL FROM); the sender when empty
     verp: bool = False  # tag the bounce address per delivery (return_path)
+
+
+@dataclass(frozen=True)
+class Message:
+    """One subscriber's message: its header section (ending in the empty
+    line) and the QP-encoded values for the skeleton's slots."""
+
+    head: bytes
+    skeleton: MessageSkeleton
+    values: tuple[bytes, ...]
+
+    @property
+    def body(self) -> bytes:
+        fixed = self.skeleton.body
+        chunks = [fixed[0]]
+        for value, piece in zip(self.values, fixed[1:], strict=True):
+            chunks += (value, piece)
+        return b"".join(chunks)
+
+    def __bytes__(self) -> bytes:
+        return self.head + self.body
 
 
 def header_safe(value: str) -> str:
@@ -101,8 +130,24 @@ def message_id_for(token: str, domain: str) -> str:
     return f"<{token.lower()}@{domain}>"
 
 
-def _encode_part(prepared: Prepared) -> EncodedPart:
-    return EncodedPart(tuple(_qp(piece) for piece in prepared.parts), prepared.slots)
+Part = tuple[str, Sequence[bytes], Sequence[str]]  # subtype, QP-encoded pieces, slot names
+
+
+def multipart_body(parts: Sequence[Part], boundary: str) -> tuple[list[bytes], list[Slot]]:
+    """The fixed pieces of a multipart/alternative body of encoded parts,
+    and its slots: the MIME framing joins the static pieces around them."""
+    fixed, slots = [b""], []
+    for subtype, pieces, names in parts:
+        fixed[-1] += (
+            f"--{boundary}{CRLF}Content-Type: text/{subtype}; charset=utf-8{CRLF}"
+            f"Content-Transfer-Encoding: quoted-printable{CRLF}{CRLF}"
+        ).encode("ascii") + pieces[0]
+        for name, piece in zip(names, pieces[1:], strict=True):
+            slots.append(Slot(name, html=subtype == "html"))
+            fixed.append(piece)
+        fixed[-1] += CRLF.encode()  # the CRLF before a boundary belongs to it
+    fixed[-1] += f"--{boundary}--{CRLF}".encode("ascii")
+    return fixed, slots
 
 
 def build_skeleton(compiled: CompiledEmail, sender: Sender, secret: bytes) -> MessageSkeleton:
@@ -120,10 +165,16 @@ def build_skeleton(compiled: CompiledEmail, sender: Sender, secret: bytes) -> Me
         "MIME-Version: 1.0",
         f'Content-Type: multipart/alternative; boundary="{boundary}"',
     ]
+    parts = [
+        (subtype, [_qp(piece) for piece in prepared.parts], prepared.slots)
+        for subtype, prepared in (("plain", compiled.text), ("html", compiled.html))
+    ]
+    body, slots = multipart_body(parts, boundary)
     return MessageSkeleton(
         head=(CRLF.join(head_lines) + CRLF).encode("ascii"),
-        text=_encode_part(compiled.text),
-        html=_encode_part(compiled.html),
+        body=tuple(body),
+        slots=tuple(slots),
+        digests=body_plans(body),
         boundary=boundary,
         edition_id=compiled.edition_id,
         sender=address,
@@ -184,13 +235,12 @@ def _qp(value: str) -> bytes:
     return (body_encode(octets, maxlinelen=76, eol=CRLF) + SOFT_BREAK).encode("ascii")
 
 
-def _fill(part: EncodedPart, values: dict[str, str], escape: bool) -> list[bytes]:
-    out = [part.pieces[0]]
-    for slot, piece in zip(part.slots, part.pieces[1:], strict=True):
-        value = values.get(slot, "")
-        out.append(_qp(_html_escape(value) if escape else value))
-        out.append(piece)
-    return out
+def _encode_values(skeleton: MessageSkeleton, values: dict[str, str]) -> tuple[bytes, ...]:
+    encoded = []
+    for slot in skeleton.slots:
+        value = values.get(slot.name, "")
+        encoded.append(_qp(_html_escape(value) if slot.html else value))
+    return tuple(encoded)
 
 
 def _html_escape(value: str) -> str:
@@ -231,8 +281,9 @@ def render_message(
     mid: str,
     extra: Iterable[tuple[str, str]] = (),
     date: str = "",
-) -> bytes:
-    """The whole message for one subscriber: the per-subscriber work.
+) -> Message:
+    """The whole message for one subscriber: the per-subscriber work
+    (`bytes()` of it is what is sent, unless DKIM signs it first).
 
     `mid` is the Message-ID the ledger holds for this row; `extra` are the
     subscriber's further CSV columns, for `field()` slots; `date` the Date
@@ -249,18 +300,4 @@ def render_message(
         f"Message-ID: {header_safe(mid)}{CRLF}"
         f"List-Unsubscribe: {unsubscribe}{CRLF}{CRLF}"
     ).encode("ascii")
-    b = skeleton.boundary.encode()
-    text_head = (
-        b"--" + b + b"\r\nContent-Type: text/plain; charset=utf-8\r\n"
-        b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-    )
-    html_head = (
-        b"\r\n--" + b + b"\r\nContent-Type: text/html; charset=utf-8\r\n"
-        b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-    )
-    chunks = [skeleton.head, personal, text_head]
-    chunks += _fill(skeleton.text, values, escape=False)
-    chunks.append(html_head)
-    chunks += _fill(skeleton.html, values, escape=True)
-    chunks.append(b"\r\n--" + b + b"--\r\n")
-    return b"".join(chunks)
+    return Message(skeleton.head + personal, skeleton, _encode_values(skeleton, values))

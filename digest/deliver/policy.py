@@ -1,5 +1,5 @@
 """How hard a send tries, from the settings: attempts, back-off, rate limits
-(counting what earlier runs sent this hour) and the DKIM key, read and tried
+(counting what earlier runs sent this hour) and the DKIM key, read and checked
 once, up front, so a bad key stops the send before the first message.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from digest.config import Settings
-from digest.deliver.dkim import dkim_sign, load_dkim_key
+from digest.deliver.dkim import load_dkim_key
 from digest.deliver.message import sender_address
 from digest.deliver.pacing import Limits
 from digest.deliver.send import Policy
@@ -24,7 +24,7 @@ DEFERRED_FOR = timedelta(hours=24)
 
 
 def policy_from(settings: Settings, db: Database) -> Policy:
-    """Delivery policy from settings; the DKIM key is read and tried once, up front."""
+    """Delivery policy from settings; the DKIM key is read and checked once, up front."""
     sent = 0
     if settings.rate_per_hour:
         hour_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="seconds")
@@ -32,7 +32,11 @@ def policy_from(settings: Settings, db: Database) -> Policy:
     key = None
     if settings.dkim_key_file is not None:
         domain = settings.dkim_domain or sender_address(settings.from_addr).rsplit("@", 1)[1]
-        key = load_dkim_key(settings.dkim_key_file, settings.dkim_selector, domain)
-        dkim_sign(b"From: check@" + domain.encode() + b"\r\n\r\ncheck\r\n", key)
+        key = load_dkim_key(
+            settings.dkim_key_file,
+            settings.dkim_selector,
+            domain,
+            settings.dkim_canonicalization,
+        )
     limits = Limits(settings.rate_per_second, settings.rate_per_hour, sent, settings.retry_delay)
     return Policy(settings.max_attempts, settings.retry_delay, limits, key)

@@ -13,7 +13,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from digest.config import Settings
 from digest.deliver.audience import SEND, Copy, copies
-from digest.deliver.dkim import dkim_sign
+from digest.deliver.dkim import signed
 from digest.deliver.listing import everyone, from_signup, merged
 from digest.deliver.message import one_off_message_id, render_message
 from digest.deliver.policy import policy_from
@@ -54,12 +54,10 @@ def send_test_copy(settings: Settings, db: Database, edition: Edition, address: 
         one_off_message_id(skeleton),
         member.extra if member else (),
     )
-    policy = policy_from(settings, db)
-    if policy.dkim is not None:
-        message = dkim_sign(message, policy.dkim)
+    data = signed(message, policy_from(settings, db).dkim)
     channel = make_transport(settings.smtp).open()
     try:
-        return channel.send(skeleton.bounce or skeleton.sender, address, message)
+        return channel.send(skeleton.bounce or skeleton.sender, address, data)
     finally:
         channel.close()
 

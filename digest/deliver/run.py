@@ -18,6 +18,7 @@ from digest.deliver.listing import everyone
 from digest.deliver.message import sender_address
 from digest.deliver.policy import policy_from
 from digest.deliver.send import DeliveryReport, ProgressFn, deliver
+from digest.deliver.signer import signing
 from digest.deliver.stored import StoredVariants
 from digest.deliver.subscribers import RowError
 from digest.deliver.transports import make_transport
@@ -85,7 +86,11 @@ def deliver_edition(
     policy = replace(
         policy_from(settings, db), statuses=statuses, tried_before=tried_before, due_by=due_by
     )
-    with registered(settings, db, "send", stop) as (worker, guard):
+    with (
+        registered(settings, db, "send", stop) as (worker, guard),
+        signing(policy.dkim, transport.connections) as dkim,
+    ):
+        policy = replace(policy, dkim=dkim)
         result.report = deliver(
             edition.id, stored, transport, db, base, policy, guard, progress, worker
         )

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
-from digest.deliver.dkim import DkimKey, dkim_sign
+from digest.deliver.dkim import DkimKey, signed
 from digest.deliver.message import MessageSkeleton, render_message, return_path
 from digest.deliver.pacing import Limits, Pacer, backoff
 from digest.deliver.pool import Job, Pool, Result
@@ -238,9 +238,7 @@ class _Run:
         message = render_message(
             job.skeleton, self.base_url, job.address, job.name, job.message_id, job.extra
         )
-        if self.policy.dkim is not None:
-            message = dkim_sign(message, self.policy.dkim)
-        self.pool.submit(job, message)
+        self.pool.submit(job, signed(message, self.policy.dkim))
 
     def _make_room(self) -> None:
         while (result := self.pool.next_result(None)) is not None:

@@ -9,9 +9,11 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterable
+from typing import Any
 
 from digest.deliver.audience import Variants
-from digest.deliver.message import EncodedPart, MessageSkeleton
+from digest.deliver.bodyhash import body_plans
+from digest.deliver.message import MessageSkeleton, Slot, multipart_body
 from digest.errors import DeliveryError
 from digest.store import editions
 from digest.store.db import Database
@@ -24,14 +26,11 @@ def key_check(secret: bytes) -> str:
 
 
 def to_json(skeleton: MessageSkeleton, base_url: str) -> str:
-    def part(p: EncodedPart) -> dict[str, list[str]]:
-        return {"pieces": [piece.decode("ascii") for piece in p.pieces], "slots": list(p.slots)}
-
     return json.dumps(
         {
             "head": skeleton.head.decode("ascii"),
-            "text": part(skeleton.text),
-            "html": part(skeleton.html),
+            "body": [piece.decode("ascii") for piece in skeleton.body],
+            "slots": [[slot.name, slot.html] for slot in skeleton.slots],
             "boundary": skeleton.boundary,
             "edition_id": skeleton.edition_id,
             "sender": skeleton.sender,
@@ -52,14 +51,12 @@ def from_json(text: str, secret: bytes, where: str) -> tuple[MessageSkeleton, st
             f"{where} was made with another signing key: set DIGEST_SECRET_KEY to the key "
             "of the host that sent it (or leave it empty on both, to share the database's)"
         )
-
-    def part(p: dict[str, list[str]]) -> EncodedPart:
-        return EncodedPart(tuple(x.encode("ascii") for x in p["pieces"]), tuple(p["slots"]))
-
+    body, slots = _body(data)
     skeleton = MessageSkeleton(
         head=data["head"].encode("ascii"),
-        text=part(data["text"]),
-        html=part(data["html"]),
+        body=tuple(body),
+        slots=tuple(slots),
+        digests=body_plans(body),  # the DKIM body-hash state, prepared again here
         boundary=data["boundary"],
         edition_id=data["edition_id"],
         sender=data["sender"],
@@ -70,6 +67,19 @@ def from_json(text: str, secret: bytes, where: str) -> tuple[MessageSkeleton, st
         verp=bool(data.get("verp", False)),
     )
     return skeleton, str(data["base_url"])
+
+
+def _body(data: dict[str, Any]) -> tuple[list[bytes], list[Slot]]:
+    """The body's fixed pieces and slots; a copy stored before they were kept
+    so holds each part's pieces and slot names instead."""
+    if "body" in data:
+        slots = [Slot(str(name), bool(html)) for name, html in data["slots"]]
+        return [piece.encode("ascii") for piece in data["body"]], slots
+    parts = [
+        (subtype, [p.encode("ascii") for p in data[key]["pieces"]], data[key]["slots"])
+        for subtype, key in (("plain", "text"), ("html", "html"))
+    ]
+    return multipart_body(parts, data["boundary"])
 
 
 class StoredVariants:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from digest.config import Settings
 from digest.deliver.policy import DEFERRED_FOR, DEFERRED_WAIT, policy_from
 from digest.deliver.send import DeliveryReport, deliver
+from digest.deliver.signer import signing
 from digest.deliver.stored import StoredVariants
 from digest.deliver.transports import make_transport
 from digest.edition.lifecycle import finish_if_done
@@ -143,9 +144,10 @@ def _one_round(
             tried_before=due[1],
             due_by=now.isoformat(timespec="seconds"),  # a later wave waits for its time
         )
-        sent = deliver(
-            row.id, stored, make_transport(settings.smtp), db, base, policy, guard, worker=worker
-        )
+        transport = make_transport(settings.smtp)
+        with signing(policy.dkim, transport.connections) as dkim:
+            policy = replace(policy, dkim=dkim)
+            sent = deliver(row.id, stored, transport, db, base, policy, guard, worker=worker)
         report.editions[row.id] = sent
         finish_if_done(db, row.id)
     return found
