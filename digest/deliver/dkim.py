@@ -97,8 +97,8 @@ def _private_key(data: bytes, key_file: Path) -> RSAPrivateKey | Ed25519PrivateK
             key = serialization.load_pem_private_key(data, password=None)
         except TypeError:
             raise ConfigError(
-                f"{where} is encrypted; digest needs it unencrypted: "
-                f"openssl pkey -in {key_file} -out dkim.pem"
+                f"{where} is encrypted; digest needs it unencrypted: openssl pkey"
+                f" -in {key_file} -out {key_file.with_suffix('')}-unencrypted.pem"
             ) from None
         except (ValueError, UnsupportedAlgorithm):
             raise ConfigError(f"{where} is not a private key digest can read; {NEW_KEY}") from None
