@@ -42,6 +42,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/collect.py
 	$(BIN)/python bench/subscribers.py
 	$(BIN)/python bench/send.py
+	$(BIN)/python bench/scale.py
 	@if [ -n "$(EVAL)" ]; then $(BIN)/python bench/summaries.py "$(EVAL)"; \
 	else echo "bench/summaries.py skipped: pass EVAL=path/to/cnndm-dev.jsonl"; fi
 

@@ -1,7 +1,8 @@
 """Past one machine, every figure in one run (issue 13):
 
     .venv/bin/python bench/scale.py [--rate 200] [--per-worker 3000]
-        [--crash-messages 30000] [--fanout-rows 1000000] [--only SECTION ...]
+        [--crash-messages 30000] [--fanout-rows 1000000] [--dkim-messages 20000]
+        [--dkim-rounds 3] [--sign-rounds 300] [--smtp-sink PATH] [--only SECTION ...]
 
 - workers: an edition fanned out to the PostgreSQL ledger, sent by 1, 2 and
   3 `digest worker --once` processes, each limited to --rate messages a
@@ -17,6 +18,10 @@
   (read, validate, de-duplicate, decide each copy, write by COPY) against a
   bare COPY of the same rows. Targets: at least half the bare COPY's speed,
   peak memory under 150 MB.
+- dkim (bench/scale_dkim.py; needs no PostgreSQL): --dkim-messages signed
+  with rsa-2048 against the same send unsigned, to one Postfix smtp-sink,
+  best of --dkim-rounds each; each signature's cost against dkimpy's.
+  Target: the signed send reaches at least half the unsigned rate.
 
 A throwaway PostgreSQL cluster (Debian's initdb and pg_ctl) is started for
 the run, as the tests do; each measurement runs in its own processes.
@@ -40,6 +45,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.scale_dkim import measure_dkim  # noqa: E402
+from bench.scale_dkim import verdict as dkim_verdict  # noqa: E402
 from tests.postgres import Cluster, binaries  # noqa: E402
 
 SECRET = "bench-scale-secret"
@@ -311,15 +318,30 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--per-worker", type=int, default=3000)
     parser.add_argument("--crash-messages", type=int, default=30_000)
     parser.add_argument("--fanout-rows", type=int, default=1_000_000)
-    parser.add_argument("--only", nargs="*", choices=["workers", "crash", "fanout"])
+    parser.add_argument("--dkim-messages", type=int, default=20_000)
+    parser.add_argument("--dkim-rounds", type=int, default=3, help="sends of each kind")
+    parser.add_argument("--dkim-connections", type=int, default=4)
+    parser.add_argument("--sign-rounds", type=int, default=300, help="signatures timed")
+    parser.add_argument("--smtp-sink", help="path to an smtp-sink binary (default: fetch)")
+    parser.add_argument("--only", nargs="*", choices=["workers", "crash", "fanout", "dkim"])
     args = parser.parse_args(argv)
-    chosen = set(args.only or ["workers", "crash", "fanout"])
+    chosen = set(args.only or ["workers", "crash", "fanout", "dkim"])
+    report: dict[str, Any] = {}
+    if "dkim" in chosen:
+        with tempfile.TemporaryDirectory(prefix="digest-scale-dkim-") as base:
+            report["dkim"] = measure_dkim(Path(base), args)
+    if chosen - {"dkim"}:
+        measure_postgres(chosen, args, report)
+    print(json.dumps(report, indent=2))
+    print(verdicts(report))
+
+
+def measure_postgres(chosen: set[str], args: argparse.Namespace, report: dict[str, Any]) -> None:
     bin_dir = binaries()
     if bin_dir is None:
         raise SystemExit("PostgreSQL is not installed (apt-get install postgresql)")
     cluster = Cluster(bin_dir)
     cluster.start()
-    report: dict[str, Any] = {}
     try:
         with tempfile.TemporaryDirectory(prefix="digest-scale-") as base:
             if "workers" in chosen:
@@ -330,8 +352,6 @@ def main(argv: list[str]) -> None:
                 report["fanout"] = measure_fanout(cluster, Path(base), args.fanout_rows)
     finally:
         cluster.stop()
-    print(json.dumps(report, indent=2))
-    print(verdicts(report))
 
 
 def verdicts(report: dict[str, Any]) -> str:
@@ -357,6 +377,8 @@ def verdicts(report: dict[str, Any]) -> str:
             f"{'PASS' if ok else 'FAIL'}  fan-out {f['speed_ratio']}x bare COPY (>= 0.5), "
             f"peak {f['peak_mb']} MB (< 150)"
         )
+    if "dkim" in report:
+        lines.append(dkim_verdict(report["dkim"]))
     return "\n".join(lines)
 
 
