@@ -95,7 +95,8 @@ def test_a_dead_child_is_a_delivery_error_that_says_what_to_do(key: rsa.RSAPriva
     try:
         children.children[0].kill()
         children.children[0].wait()
-        with pytest.raises(DeliveryError, match=r"signing process stopped \(killed by signal 9\).*`digest send` again"):
+        stopped = r"signing process stopped \(killed by signal 9\).*`digest send` again"
+        with pytest.raises(DeliveryError, match=stopped):
             children.sign(digest_of(1))
     finally:
         children.close()
