@@ -1,5 +1,6 @@
 """The connection pool: worker threads, each with its own channel, taking
-rendered messages from one queue and putting the server's answers on another.
+rendered messages from one queue, signing them (DKIM) and putting the
+server's answers on another.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ import queue
 import threading
 from dataclasses import dataclass
 
-from digest.deliver.message import MessageSkeleton
+from digest.deliver.dkim import DkimKey, signed
+from digest.deliver.message import Message, MessageSkeleton
 from digest.deliver.pacing import Pacer
 from digest.deliver.transports import Channel, Outcome, Transport
 from digest.errors import DeliveryError, DigestError
@@ -44,15 +46,22 @@ class Pool:
     """`transport.connections` workers; `halt` makes them hand back untried jobs."""
 
     def __init__(
-        self, transport: Transport, pacer: Pacer, stop: threading.Event | None = None
+        self,
+        transport: Transport,
+        pacer: Pacer,
+        stop: threading.Event | None = None,
+        dkim: DkimKey | None = None,
     ) -> None:
         self.transport = transport
         self.pacer = pacer
+        # Signing here, in the workers, overlaps its waits (for a signing
+        # child, see signer.py) with the send loop rendering the next message.
+        self.dkim = dkim
         self.halt = pacer.stop
         # The caller's stop (a signal), seen by each worker before its next
         # message: queued messages stay untried even while the send loop waits.
         self.stop = stop or threading.Event()
-        self.jobs: queue.Queue[tuple[Job, bytes] | None] = queue.Queue()
+        self.jobs: queue.Queue[tuple[Job, Message] | None] = queue.Queue()
         self.results: queue.Queue[Result] = queue.Queue()
         self.in_flight = 0
         self.threads = [
@@ -62,7 +71,7 @@ class Pool:
         for thread in self.threads:
             thread.start()
 
-    def submit(self, job: Job, message: bytes) -> None:
+    def submit(self, job: Job, message: Message) -> None:
         self.in_flight += 1
         self.jobs.put((job, message))
 
@@ -91,10 +100,10 @@ class Pool:
                     self.results.put(Result(job))
                     continue
                 try:
+                    data = signed(message, self.dkim)
                     channel = channel or self.transport.open()
-                    result = Result(
-                        job, channel.send(job.sender or job.skeleton.sender, job.address, message)
-                    )
+                    sender = job.sender or job.skeleton.sender
+                    result = Result(job, channel.send(sender, job.address, data))
                 except DigestError as e:
                     self.halt.set()
                     result = Result(job, error=e)

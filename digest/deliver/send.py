@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
-from digest.deliver.dkim import DkimKey, signed
+from digest.deliver.dkim import DkimKey
 from digest.deliver.message import MessageSkeleton, render_message, return_path
 from digest.deliver.pacing import Limits, Pacer, backoff
 from digest.deliver.pool import Job, Pool, Result
@@ -199,7 +199,8 @@ class _Run:
         self.batch = claim_size(policy.limits)
         self.stop = stop or threading.Event()
         self.progress = progress
-        self.pool = Pool(transport, Pacer(policy.limits, threading.Event()), self.stop)
+        pacer = Pacer(policy.limits, threading.Event())
+        self.pool = Pool(transport, pacer, self.stop, policy.dkim)
         self.window = max(8, 8 * transport.connections)
         self.report = DeliveryReport()
         self.error: DigestError | None = None
@@ -238,7 +239,7 @@ class _Run:
         message = render_message(
             job.skeleton, self.base_url, job.address, job.name, job.message_id, job.extra
         )
-        self.pool.submit(job, signed(message, self.policy.dkim))
+        self.pool.submit(job, message)
 
     def _make_room(self) -> None:
         while (result := self.pool.next_result(None)) is not None:

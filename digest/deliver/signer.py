@@ -1,14 +1,13 @@
 """RSA signatures in child processes for the length of a send. OpenSSL signs
 with RSA-2048 in about 0.2 ms but holds the interpreter (the GIL) meanwhile,
 as long as all the rest of a message's work; in a child it runs on another
-core while this process waits with the GIL released. The key travels over
-the pipe, never through arguments, the environment or a file.
+core while the pool's worker waits with the GIL released. The key travels
+over a pipe, never through arguments, the environment or a file.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from digest.errors import DeliveryError
 
 log = logging.getLogger(__name__)
 CHILD = Path(__file__).with_name("signer_child.py")
+MAX_CHILDREN = 16
 
 
 class SigningProcesses:
@@ -106,8 +106,9 @@ def _stopped(child: subprocess.Popen[bytes]) -> DeliveryError:
 
 
 def process_count(connections: int) -> int:
-    """One child per connection, leaving a core for this process."""
-    return max(1, min(connections, (os.cpu_count() or 1) - 1))
+    """One child per connection: each connection's worker waits for its own
+    signature, so the waits overlap even where children outnumber cores."""
+    return max(1, min(connections, MAX_CHILDREN))
 
 
 @contextmanager
