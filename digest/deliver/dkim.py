@@ -157,21 +157,13 @@ def dkim_signature(message: Message, key: DkimKey, now: float | None = None) -> 
 
 
 def _signed_fields(head: bytes, relaxed: bool) -> tuple[list[bytes], bytes]:
-    """Names for h= and the canonical signed fields: for each name, the last
-    instance not yet taken (RFC 6376 5.4.2)."""
-    fields = [f for f in FIELD_END.split(head) if f]
-    lowered = [f.split(b":", 1)[0].strip().lower() for f in fields]
-    names, hashed = [], []
-    for name in SIGNED_HEADERS:
-        for at in range(len(fields) - 1, -1, -1):
-            if lowered[at] == name:
-                names.append(name)
-                hashed.append(_canonical(fields[at], relaxed) + b"\r\n")
-                lowered[at] = b""
-                break
-    if b"from" not in names:  # RFC 6376 5.4: From must be signed; ours always has one
+    """Names for h= and the canonical signed fields: of a name that occurs
+    more than once, the last instance (RFC 6376 5.4.2; h= names each once)."""
+    last = {f.split(b":", 1)[0].strip().lower(): f for f in FIELD_END.split(head) if f}
+    names = [name for name in SIGNED_HEADERS if name in last]
+    if b"from" not in last:  # RFC 6376 5.4: From must be signed; ours always has one
         raise ValueError("a message to sign needs a From header field")
-    return names, b"".join(hashed)
+    return names, b"".join(_canonical(last[name], relaxed) + b"\r\n" for name in names)
 
 
 def _canonical(header_field: bytes, relaxed: bool) -> bytes:
