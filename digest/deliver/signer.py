@@ -11,6 +11,7 @@ import logging
 import queue
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -29,37 +30,30 @@ MAX_CHILDREN = 16
 
 
 class SigningProcesses:
-    """Child processes holding one RSA key; `sign` is safe from any thread
-    and takes whichever child is free."""
+    """Up to `count` child processes holding one RSA key, started as signing
+    needs them (the first at once); `sign` is safe from any thread and takes
+    whichever child is free."""
 
     def __init__(self, key: RSAPrivateKey, count: int) -> None:
-        pem = key.private_bytes(
+        self.pem = key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
         self.size = (key.key_size + 7) // 8
+        self.count = count
         self.children: list[subprocess.Popen[bytes]] = []
         self.idle: queue.Queue[subprocess.Popen[bytes]] = queue.Queue()
+        self.lock = threading.Lock()
         try:
-            for _ in range(count):
-                child = subprocess.Popen(
-                    [sys.executable, "-I", str(CHILD)],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.DEVNULL,
-                    bufsize=0,
-                )
-                self.children.append(child)
-                self._write(child, len(pem).to_bytes(4, "big") + pem)
-                self.idle.put(child)
+            self.idle.put(self._start())  # fails here, not mid-send, if none can start
         except BaseException:
             self.close()
             raise
 
     def sign(self, digest: bytes) -> bytes:
         """The signature over a SHA-256 digest, from a free child."""
-        child = self.idle.get()
+        child = self._take()
         try:
             self._write(child, digest)
             assert child.stdout is not None
@@ -69,6 +63,31 @@ class SigningProcesses:
         if len(signature) != self.size:
             raise _stopped(child)
         return signature
+
+    def _take(self) -> subprocess.Popen[bytes]:
+        try:
+            return self.idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self.lock:
+            if len(self.children) < self.count:
+                try:
+                    return self._start()
+                except OSError as e:
+                    raise DeliveryError(f"cannot start a DKIM signing process: {e}") from None
+        return self.idle.get()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        child = subprocess.Popen(
+            [sys.executable, "-I", str(CHILD)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            bufsize=0,
+        )
+        self.children.append(child)
+        self._write(child, len(self.pem).to_bytes(4, "big") + self.pem)
+        return child
 
     def _write(self, child: subprocess.Popen[bytes], data: bytes) -> None:
         assert child.stdin is not None

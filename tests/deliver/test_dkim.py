@@ -466,3 +466,53 @@ def test_canonicalization_defaults_to_relaxed_for_both(project: Path) -> None:
     assert settings_for(project).dkim_canonicalization == "relaxed/relaxed"
     spelled = settings_for(project, DIGEST_DKIM_CANONICALIZATION=" Simple/RELAXED ")
     assert spelled.dkim_canonicalization == "simple/relaxed"
+
+
+def test_a_worker_signs_the_copy_stored_with_the_edition(
+    project: Path, pg_url: str, smtp_server: Server, tmp_path: Path
+) -> None:
+    # A worker has neither list nor templates: the skeleton (and so the body
+    # hash's prepared state) comes from the compiled copy in the database.
+    from tests.deliver.test_worker import READERS, edition_going_out, sender_env, worker
+
+    controller, handler = smtp_server
+    edition_going_out(project, pg_url)
+    key_file, record = rsa_key(tmp_path)
+    env = sender_env(
+        project,
+        pg_url,
+        controller.port,
+        DIGEST_SUBSCRIBERS=str(tmp_path / "gone.csv"),
+        DIGEST_DKIM_KEY_FILE=str(key_file),
+        DIGEST_DKIM_SELECTOR="news",
+    )
+    done = worker(project, env, "--once")
+    _, err = done.communicate(timeout=300)
+    assert done.returncode == 0, err
+    assert len(handler.messages) == READERS
+    dns = dns_for(record)
+    assert all(dkim.verify(raw, dnsfunc=dns) for _, _, raw in handler.messages)
+
+
+def test_a_stored_copy_in_either_format_hashes_as_the_skeleton_it_came_from() -> None:
+    # Copies stored before the body was kept as fixed pieces held each
+    # part's pieces and slot names; both read back to the same skeleton.
+    import json
+
+    from digest.deliver.message import _qp
+    from digest.deliver.stored import from_json, to_json
+
+    compiled = compile_edition(golden_edition(), Settings().look)
+    skeleton = build_skeleton(compiled, Settings().sender, b"secret for tests")
+    stored = json.loads(to_json(skeleton, "https://digest.example.org"))
+    earlier = {k: v for k, v in stored.items() if k not in ("body", "slots")}
+    for key, prepared in (("text", compiled.text), ("html", compiled.html)):
+        pieces = [_qp(piece).decode("ascii") for piece in prepared.parts]
+        earlier[key] = {"pieces": pieces, "slots": list(prepared.slots)}
+    message = render_message(skeleton, "https://x.example", "a@example.org", "Zoë", "<m@x>")
+    for text in (json.dumps(stored), json.dumps(earlier)):
+        again, _ = from_json(text, b"secret for tests", "edition x")
+        assert (again.body, again.slots) == (skeleton.body, skeleton.slots)
+        for relaxed in (False, True):
+            digest = again.digests.plan(relaxed).digest(message.values)
+            assert digest == canonical_hash(message.body, relaxed)

@@ -60,7 +60,8 @@ def test_children_sign_for_any_thread_and_end_with_close(key: rsa.RSAPrivateKey)
     assert all(verify(key, digest_of(n), signature) for n, signature in results.items())
     assert not verify(key, digest_of(1), results[2])
     children.close()
-    assert [child.returncode for child in children.children] == [0, 0]
+    assert 1 <= len(children.children) <= 2  # started as needed, never more than asked
+    assert all(child.returncode == 0 for child in children.children)
 
 
 def test_the_key_is_in_no_childs_arguments_or_environment(key: rsa.RSAPrivateKey) -> None:
