@@ -1,6 +1,6 @@
 """The whole list, as every send reads it: the CSV's rows, validated, with
 what confirmed sign-ups say about them (the database wins), then each
-confirmed sign-up the CSV does not hold. Streamed, 500 rows a look-up, so
+confirmed sign-up the CSV does not hold. Streamed, a batch a look-up, so
 memory stays flat whatever the length of either.
 """
 
@@ -45,7 +45,7 @@ def _listed(
             else:
                 yield item
 
-    for batch in batches(valid(), 500):
+    for batch in batches(valid(), db.batch):
         confirmed = signups.confirmed_among(db, [sub.email.lower() for sub in batch])
         for sub in batch:
             row = confirmed.get(sub.email.lower())

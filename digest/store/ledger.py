@@ -77,13 +77,13 @@ def add(db: Database, edition_id: str, entries: Sequence[Entry], fresh: bool = F
             e.name,
             json.dumps(e.fields, ensure_ascii=False) if e.fields else "",
             e.variant,
-            e.line,
+            str(e.line),
             e.due_at,
         )
         for e in entries
     ]
     if isinstance(db, PostgresDatabase) and fresh:
-        db.copy("deliveries", [c.strip() for c in COLUMNS.split(",")], rows)
+        db.copy_text("deliveries", [c.strip() for c in COLUMNS.split(",")], rows)
         return
     if isinstance(db, PostgresDatabase):
         _copy_in(db, rows)
@@ -91,14 +91,14 @@ def add(db: Database, edition_id: str, entries: Sequence[Entry], fresh: bool = F
     db.executemany(f"INSERT INTO deliveries ({COLUMNS}) VALUES ({marks(12)}){UPSERT}", rows)
 
 
-def _copy_in(db: PostgresDatabase, rows: Sequence[tuple[object, ...]]) -> None:
+def _copy_in(db: PostgresDatabase, rows: Sequence[Sequence[str]]) -> None:
     """COPY into a temporary table, then one upsert into the ledger."""
     db.execute(
         "CREATE TEMP TABLE IF NOT EXISTS ledger_in (LIKE deliveries INCLUDING DEFAULTS)"
         " ON COMMIT DELETE ROWS"
     )
     with db.transaction():
-        db.copy("ledger_in", [c.strip() for c in COLUMNS.split(",")], rows)
+        db.copy_text("ledger_in", [c.strip() for c in COLUMNS.split(",")], rows)
         db.execute(f"INSERT INTO deliveries ({COLUMNS}) SELECT {COLUMNS} FROM ledger_in{UPSERT}")
 
 

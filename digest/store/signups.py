@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from digest.store.db import Database, Row, chunks, marks, now
+from digest.store.db import Database, Row, chunks, now
 
 PENDING, CONFIRMED = "pending", "confirmed"
 COLUMNS = "email, address, name, sections, timezone, status, requested_at, confirmed_at"
@@ -86,10 +86,10 @@ def confirm(db: Database, email: str, requested_at: str) -> bool:
 def confirmed_among(db: Database, emails: Sequence[str]) -> dict[str, SignupRow]:
     """The confirmed sign-ups among these (lower-case) addresses."""
     found: dict[str, SignupRow] = {}
-    for chunk in chunks(list(emails)):
+    for chunk in chunks(list(emails), db.batch):
+        where, params = db.where_in("email", chunk)
         rows = db.all(
-            f"SELECT {COLUMNS} FROM signups WHERE status = ? AND email IN ({marks(len(chunk))})",
-            (CONFIRMED, *chunk),
+            f"SELECT {COLUMNS} FROM signups WHERE status = ? AND {where}", (CONFIRMED, *params)
         )
         found.update({str(r["email"]): _row(r) for r in rows})
     return found

@@ -164,3 +164,13 @@ def test_sign_ups_and_request_counts(db: Database) -> None:
     assert [limits.hit(db, "k", "h:2026-11-30T07", 2) for _ in range(3)] == [True, True, False]
     limits.forget_before(db, "h:2026-11-30T08")
     assert limits.hit(db, "k", "h:2026-11-30T07", 2) is True
+
+
+@pytest.mark.parametrize("fresh", [True, False])
+def test_hostile_values_reach_the_ledger_intact(db: Database, fresh: bool) -> None:
+    name = "Tab\there, new\nline, back\\slash \\N, carriage\r return, ünïcode"
+    fields = (("Company", "a\tb\\c\nd"),)
+    entry = ledger.Entry("e@x.org", "E@x.org", name, fields, "tech;science", "<m\\1>", 7)
+    ledger.add(db, "ed", [entry], fresh=fresh)
+    [row] = ledger.rows_to_try(db, "ed", [ledger.PENDING])
+    assert (row.name, row.fields, row.message_id, row.line) == (name, fields, "<m\\1>", 7)
