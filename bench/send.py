@@ -246,7 +246,7 @@ def child_message(folder: Path, rounds: int) -> dict[str, float]:
     """Size of one subscriber's message and the cost of rendering it (DKIM
     signing is measured by bench/scale.py --only dkim)."""
     from digest import store
-    from digest.deliver.message import build_skeleton, message_id, render_message
+    from digest.deliver.message import MessageIds, build_skeleton, render_message
     from digest.render import compile_edition
     from digest.store import meta
 
@@ -256,7 +256,7 @@ def child_message(folder: Path, rounds: int) -> dict[str, float]:
     edition = collected_edition(settings, db)
     skeleton = build_skeleton(compile_edition(edition, settings.look), settings.sender, secret)
     email = "reader@example.org"
-    mid = message_id(secret, edition.id, skeleton.domain, email)
+    mid = MessageIds(secret, edition.id, skeleton.domain)(email)
     message = bytes(render_message(skeleton, settings.base_url, email, "Reader", mid))
     figures: dict[str, float] = {"message_kb": len(message) / 1024}
     start = time.perf_counter()

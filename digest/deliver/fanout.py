@@ -9,7 +9,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from digest.deliver.audience import SEND, Copy
 from digest.deliver.message import MessageIds
@@ -48,18 +48,18 @@ def fan_out(
     `waves` (local time), each row due at its reader's wave."""
     result = FanOut()
     # A first fan-out cannot meet a row already there: the fast path for it.
-    fresh = not ledger.has_rows(db, edition_id)
-    ids = MessageIds(secret, edition_id, domain)
+    written = ledger.count_all(db, edition_id)
+    fresh = written == 0
+    # A fan-out run again numbers on after the rows the first one wrote.
+    ids = MessageIds(secret, edition_id, domain, written)
     entries: list[ledger.Entry] = []
     with Writer(db, edition_id, fresh) as write:
         for copy in copies:
             result.add(copy.reason)
             if copy.variant is None:
                 continue
-            entry = _entry(copy, copy.variant, ids)
-            if waves is not None:
-                entry = replace(entry, due_at=waves.due_at(copy.subscriber.timezone))
-            entries.append(entry)
+            due = "" if waves is None else waves.due_at(copy.subscriber.timezone)
+            entries.append(_entry(copy, copy.variant, ids, due))
             if len(entries) >= BATCH[db.backend]:
                 write(entries)
                 entries = []
@@ -115,18 +115,10 @@ class Writer:
             own.close()
 
 
-def _entry(copy: Copy, variant: str, ids: MessageIds) -> ledger.Entry:
+def _entry(copy: Copy, variant: str, ids: MessageIds, due_at: str) -> ledger.Entry:
     sub = copy.subscriber
     key = sub.email.lower()
-    return ledger.Entry(
-        email=key,
-        address=sub.email,
-        name=sub.name,
-        fields=sub.extra,
-        variant=variant,
-        message_id=ids(key),
-        line=sub.line,
-    )
+    return ledger.Entry(key, sub.email, sub.name, sub.extra, variant, ids(key), sub.line, due_at)
 
 
 def _write(db: Database, edition_id: str, entries: list[ledger.Entry], fresh: bool) -> None:

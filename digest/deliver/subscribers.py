@@ -84,14 +84,15 @@ def _check_header(path: Path, fieldnames: list[str]) -> None:
 
 
 class Columns:
-    """Where each known column is in a row (-1: absent), and the further ones."""
+    """Where each known column is in a row, and the further ones."""
 
     def __init__(self, fieldnames: list[str]) -> None:
         first: dict[str, int] = {}
         for i, name in enumerate(fieldnames):
             first.setdefault(name, i)  # a repeated column: the first one counts
+        absent = len(fieldnames)  # the empty cell `_row` puts after each row's own
         self.email, self.name, self.sections, self.status, self.timezone, self.consented_at = (
-            first.get(c, -1) for c in COLUMNS
+            first.get(c, absent) for c in COLUMNS
         )
         self.extra = tuple((name, i) for name, i in first.items() if name and name not in COLUMNS)
         self.width = len(fieldnames)
@@ -121,8 +122,10 @@ def _is_text(values: Iterable[object]) -> bool:
 def _row(values: list[str], at: Columns, path: Path, line: int) -> Subscriber | RowError:
     if not all(map(str.isascii, values)) and not _is_text(values):
         return RowError(str(path), line, "not UTF-8 text; save the list as UTF-8")
-    # A short row's missing cells are empty; index -1 (no such column) too.
-    cells = [*values, *([""] * (at.width - len(values))), ""]
+    # A short row's missing cells are empty, and so is the cell at `at.width`
+    # (where the columns the header lacks point).
+    cells = values if len(values) == at.width else (values + [""] * at.width)[: at.width]
+    cells.append("")
     raw = cells[at.email].strip()
     try:
         address = addresses.normalized(raw)

@@ -80,9 +80,15 @@ def test_base_url_that_could_break_list_unsubscribe_is_refused(project: Path, ur
         load_settings(project / "digest.toml", environ={}, overrides={"base_url": url})
 
 
-def test_message_ids_made_in_bulk_are_the_message_ids() -> None:
-    from digest.deliver.message import MessageIds, message_id
+def test_message_ids_are_in_order_unique_and_name_their_edition() -> None:
+    from digest.deliver.message import MessageIds
 
-    ids = MessageIds(b"k" * 32, "2026-11-30T0700-2", "example.org")
-    for email in ("Ada@Example.org", "jörg@example.org", "x@y.z"):
-        assert ids(email) == message_id(b"k" * 32, "2026-11-30T0700-2", "example.org", email)
+    ids = MessageIds(b"k" * 32, "2026-11-30T0700-2", "example.org", start=41)
+    made = [ids(key) for key in ("ada@example.org", "jörg@example.org", "ada@example.org")]
+    assert made == sorted(made) and len(set(made)) == 3
+    assert made[0].startswith("<2026-11-30t0700-2.0000041.") and made[0].endswith("@example.org>")
+    # The same address makes the same MAC part; the running number tells them apart.
+    assert made[0].split(".")[2] == made[2].split(".")[2]
+    assert MessageIds(b"k" * 32, "e", "x.org")("a@x.org") != MessageIds(b"j" * 32, "e", "x.org")(
+        "a@x.org"
+    )
