@@ -74,7 +74,7 @@ def child_send(folder: Path, env: dict[str, str]) -> Figures:
 def sample_message(folder: Path) -> Any:
     """One subscriber's message of the 12-article edition, with a further field."""
     from digest import store
-    from digest.deliver.message import build_skeleton, message_id, render_message
+    from digest.deliver.message import MessageIds, build_skeleton, render_message
     from digest.render import compile_edition
     from digest.store import meta
 
@@ -84,7 +84,7 @@ def sample_message(folder: Path) -> Any:
     edition = collected_edition(settings, db)
     skeleton = build_skeleton(compile_edition(edition, settings.look), settings.sender, secret)
     email = "reader@example.org"
-    mid = message_id(secret, edition.id, skeleton.domain, email)
+    mid = MessageIds(secret, edition.id, skeleton.domain)(email)
     extra = (("Company", "Ærø  Næringsliv AS"),)
     return render_message(skeleton, settings.base_url, email, "Zoë Ørsted", mid, extra)
 
