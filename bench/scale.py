@@ -4,12 +4,12 @@
         [--crash-messages 30000] [--fanout-rows 1000000] [--dkim-messages 20000]
         [--dkim-rounds 3] [--sign-rounds 300] [--smtp-sink PATH] [--only SECTION ...]
 
-- workers: an edition fanned out to the PostgreSQL ledger, sent by 1, 2 and
-  3 `digest worker --once` processes, each limited to --rate messages a
-  second (a relay's limit per host); the rate is measured at the SMTP
-  servers (two aiosmtpd processes sharing a port, recording every message),
-  and every subscriber must have exactly one message. Target: N workers
-  reach at least 0.9 x N x one worker's rate.
+- workers: an edition (of one short article) fanned out to the PostgreSQL
+  ledger, sent by 1, 2 and 3 `digest worker --once` processes, each limited
+  to --rate messages a second (a relay's limit per host) and sending through
+  a relay of its own (an aiosmtpd process recording every message); the rate
+  is measured at the relays, and every subscriber must have exactly one
+  message. Target: N workers reach at least 0.9 x N x one worker's rate.
 - crash: three workers on a --crash-messages send; one is SIGKILLed midway;
   the other two finish without an operator. Target: everyone gets exactly
   one message but the killed worker's in-flight rows, which keep their
@@ -57,6 +57,7 @@ def smtp_servers(
     folder: Path, processes: int = 2
 ) -> tuple[int, Path, list[subprocess.Popen[bytes]]]:
     """aiosmtpd processes sharing one port, recording rcpt, Message-ID and time."""
+    folder.mkdir(parents=True, exist_ok=True)
     counts = folder / "received.db"
     first = folder / "port-0"
     running = [_server(first, counts, 0)]
@@ -91,10 +92,17 @@ def received(counts: Path) -> list[tuple[str, str, float]]:
         db.close()
 
 
-def project(folder: Path, readers: int) -> Path:
-    """The sample articles, a digest.toml and a list of `readers`."""
+def project(folder: Path, readers: int, short: bool = False) -> Path:
+    """The sample articles (with `short`, one of them: a small message, so
+    the relays' own work does not hide the workers'), a digest.toml and a
+    list of `readers`."""
     folder.mkdir(parents=True, exist_ok=True)
     subprocess.run(["cp", "-r", str(ROOT / "samples"), str(folder)], check=True)
+    if short:
+        kept = folder / "samples" / "technology" / "quiet-keyboards.md"
+        for article in (folder / "samples").rglob("*.*"):
+            if article != kept:
+                article.unlink()
     (folder / "digest.toml").write_text((ROOT / "digest.toml").read_text(), "utf-8")
     with (folder / "list.csv").open("w", encoding="utf-8") as handle:
         handle.write("email,name,sections,status\n")
@@ -148,22 +156,29 @@ def workers(count: int, folder: Path, env: dict[str, str]) -> list[subprocess.Po
 
 
 def measure_workers(cluster: Cluster, base: Path, rate: float, per_worker: int) -> dict[str, Any]:
-    """1, 2 and 3 workers, each at `rate` messages a second."""
+    """1, 2 and 3 workers, each at `rate` messages a second through a relay of
+    its own (an aiosmtpd process per worker, as each host has its own)."""
     results: dict[str, Any] = {}
     for count in (1, 2, 3):
         readers = per_worker * count
-        folder = project(base / f"workers-{count}", readers)
-        port, counts, servers = smtp_servers(folder)
+        folder = project(base / f"workers-{count}", readers, short=True)
+        relays = [smtp_servers(folder / f"relay-{n}", 1) for n in range(count)]
+        counts = [found for _, found, _ in relays]
         try:
-            env = environment(cluster.database(), port, DIGEST_RATE_PER_SECOND=str(rate))
+            env = environment(cluster.database(), relays[0][0], DIGEST_RATE_PER_SECOND=str(rate))
             fan_out_only(folder, env)
-            for process in workers(count, folder, env):
+            running = [
+                workers(1, folder, {**env, "DIGEST_SMTP_PORT": str(port)})[0]
+                for port, _, _ in relays
+            ]
+            for process in running:
                 process.wait(600)
-            got = received(counts)
+            got = [row for found in counts for row in received(found)]
         finally:
-            for server in servers:
-                server.terminate()
-                server.wait(30)
+            for _, _, servers in relays:
+                for server in servers:
+                    server.terminate()
+                    server.wait(30)
         per_reader = Counter(rcpt for rcpt, _, _ in got)
         times = sorted(at for _, _, at in got)
         results[str(count)] = {
