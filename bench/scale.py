@@ -284,6 +284,24 @@ peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({{"seconds": elapsed, "rows": done.recipients, "peak_mb": peak}}))
 """
 
+WRITE_PATH = """
+import json, sys, time
+sys.path.insert(0, {root!r})
+from digest import store
+from digest.deliver.audience import Copy
+from digest.deliver.fanout import fan_out
+from digest.model import Subscriber
+from digest.store import editions
+db = store.connect({database!r})
+editions.record(db, "w1", 2, "T", "{{}}")
+copies = [Copy(Subscriber(f"reader{{n:07}}@example.org", f"Reader {{n}}", line=n + 2), "")
+          for n in range({rows})]
+started = time.perf_counter()
+fan_out(db, "w1", copies, b"k" * 32, "example.org")
+print(json.dumps({{"seconds": time.perf_counter() - started, "rows": len(copies)}}))
+db.execute("DELETE FROM deliveries WHERE edition_id = 'w1'")
+"""
+
 BARE_COPY = """
 import json, sys, time
 sys.path.insert(0, {root!r})
@@ -306,6 +324,7 @@ def measure_fanout(cluster: Cluster, base: Path, rows: int) -> dict[str, Any]:
     database = cluster.database()
     csv = str(folder / "list.csv")
     fan = _child(FANOUT.format(root=str(ROOT), database=database, csv=csv))
+    write = _child(WRITE_PATH.format(root=str(ROOT), database=cluster.database(), rows=rows))
     bare = _child(BARE_COPY.format(root=str(ROOT), database=database))
     return {
         "rows": fan["rows"],
@@ -314,6 +333,9 @@ def measure_fanout(cluster: Cluster, base: Path, rows: int) -> dict[str, Any]:
         "bare_copy_seconds": round(bare["seconds"], 2),
         "bare_copy_rows_per_s": round(bare["rows"] / bare["seconds"]),
         "speed_ratio": round(bare["seconds"] / fan["seconds"], 2),
+        # The write path alone (copies already decided, into an empty ledger).
+        "write_path_seconds": round(write["seconds"], 2),
+        "write_path_ratio": round(bare["seconds"] / write["seconds"], 2),
         "peak_mb": round(fan["peak_mb"], 1),
     }
 

@@ -141,14 +141,14 @@ def _row(values: list[str], at: Columns, path: Path, line: int) -> Subscriber | 
         )
     sections = cells[at.sections]
     return Subscriber(
-        email=address,
-        name=cells[at.name].strip(),
-        sections=split_sections(sections) if sections.strip() else NO_SECTIONS,
-        status=status,
-        line=line,
-        timezone=zone,
-        extra=tuple((name, cells[i].strip()) for name, i in at.extra),
-        consented_at=cells[at.consented_at].strip(),
+        address,
+        cells[at.name].strip(),
+        split_sections(sections) if sections.strip() else NO_SECTIONS,
+        status,
+        line,
+        zone,
+        tuple([(name, cells[i].strip()) for name, i in at.extra]) if at.extra else (),
+        cells[at.consented_at].strip(),
     )
 
 
