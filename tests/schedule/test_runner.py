@@ -194,14 +194,20 @@ def test_second_runner_names_the_lease_holder_then_waits_if_asked(
         assert refused.returncode != 0
         assert f"pid {first.pid}" in refused.stderr and "lease_busy" in refused.stderr
         waiting = start(project, {**env, "DIGEST_LEASE_BUSY": "wait"})
-        time.sleep(1.5)
+        lines: list[str] = []
+        assert waiting.stderr is not None
+        reader = threading.Thread(target=lambda: lines.extend(waiting.stderr), daemon=True)  # type: ignore[arg-type]
+        reader.start()
+        # Stop the holder only once the stand-by says it waits (however slow its start).
+        wait_for(lambda: any("waiting" in line for line in lines))
         first.send_signal(signal.SIGTERM)
         assert first.wait(30) == 0
-        wait_for(lambda: ledger(project) == {"sent": SUBSCRIBERS})  # the stand-by took over
+        wait_for(lambda: ledger(project) == {"sent": SUBSCRIBERS})
+        wait_for(lambda: any("holding the runner lease" in line for line in lines))  # took over
         waiting.send_signal(signal.SIGINT)
-        _, stderr = waiting.communicate(timeout=30)
-        assert waiting.returncode == 0, stderr
-        assert f"pid {first.pid}" in stderr and "waiting" in stderr
+        assert waiting.wait(30) == 0, "".join(lines)
+        reader.join(10)
+        assert any(f"pid {first.pid}" in line and "waiting" in line for line in lines)
     finally:
         first.kill()
         if waiting is not None:
