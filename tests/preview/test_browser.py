@@ -54,7 +54,7 @@ def test_page_loads_switches_views_and_reloads(running: tuple[PreviewServer, Pat
         driver.get(server.url)
         wait = WebDriverWait(
             driver,
-            15,
+            60,  # a bound, not a measure: a loaded machine rebuilds slowly
             ignored_exceptions=(
                 NoSuchElementException,
                 NoSuchFrameException,

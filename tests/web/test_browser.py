@@ -48,7 +48,7 @@ def test_confirmation_page_on_a_phone_unsubscribes_with_its_button(site: Site) -
         assert button.size["height"] >= 44  # a comfortable touch target
         assert button.size["width"] <= PHONE
         button.click()
-        WebDriverWait(driver, 10).until(lambda d: "You are unsubscribed" in d.page_source)
+        WebDriverWait(driver, 60).until(lambda d: "You are unsubscribed" in d.page_source)
         assert fits(driver)
     assert site.reason("grace@example.org") == "unsubscribed: web page"
 
@@ -62,7 +62,7 @@ def test_archive_pages_render_on_a_phone(site: Site, project: Path) -> None:
         link = driver.find_element(By.PARTIAL_LINK_TEXT, "The Sample Digest #1")
         assert fits(driver)
         link.click()
-        WebDriverWait(driver, 10).until(lambda d: "/archive/" in d.current_url)
+        WebDriverWait(driver, 60).until(lambda d: "/archive/" in d.current_url)
         body = driver.find_element(By.TAG_NAME, "body").text
         assert "Solid-State Batteries Leave the Lab for the Factory Floor" in body
         assert "You are reading the web version" in body
@@ -87,7 +87,7 @@ def test_the_sign_up_form_on_a_phone_then_the_confirmation_button(
         button = driver.find_element(By.ID, "subscribe")
         assert button.size["height"] >= 44 and button.size["width"] <= PHONE
         button.click()
-        WebDriverWait(driver, 10).until(lambda d: "Check your inbox" in d.page_source)
+        WebDriverWait(driver, 60).until(lambda d: "Check your inbox" in d.page_source)
         assert "phone@example.org" in driver.find_element(By.TAG_NAME, "main").text
         assert fits(driver)
         site.server.digest.signup.mailer.idle()
@@ -99,7 +99,7 @@ def test_the_sign_up_form_on_a_phone_then_the_confirmation_button(
         assert "phone@example.org" in driver.find_element(By.TAG_NAME, "main").text
         assert fits(driver)
         driver.find_element(By.ID, "confirm").click()
-        WebDriverWait(driver, 10).until(lambda d: "You are subscribed" in d.page_source)
+        WebDriverWait(driver, 60).until(lambda d: "You are subscribed" in d.page_source)
     with store.opened(site.settings.database) as db:
         row = signups.get(db, "phone@example.org")
     assert row is not None and row.status == "confirmed"
