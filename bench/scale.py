@@ -50,7 +50,7 @@ from bench.scale_dkim import measure_dkim  # noqa: E402
 from bench.scale_dkim import verdict as dkim_verdict  # noqa: E402
 from tests.postgres import Cluster, binaries  # noqa: E402
 
-SECRET = "bench-scale-secret"
+SECRET = "bench-scale-secret-key-for-the-scale-bench"
 
 
 def smtp_servers(

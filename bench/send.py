@@ -76,7 +76,7 @@ def settings_for(folder: Path, **env: str) -> Any:
         "DIGEST_DATABASE": str(folder / "digest.db"),
         "DIGEST_SUBSCRIBERS": str(folder / "subscribers.csv"),
         "DIGEST_FROM": "The Bench Digest <digest@example.org>",
-        "DIGEST_SECRET_KEY": "bench-secret",
+        "DIGEST_SECRET_KEY": "bench-secret-key-for-the-benchmarks",
         "DIGEST_BASE_URL": "https://digest.example.org",
     }
     return load_settings(folder / "digest.toml", environ={**base, **env})

@@ -77,7 +77,7 @@ def settings_for(project: Path, **env: str) -> Settings:
         "DIGEST_SUBSCRIBERS": str(project / "subscribers.csv"),
         "DIGEST_OUTBOX": str(project / "outbox"),
         "DIGEST_FROM": "The Sample Digest <digest@example.org>",
-        "DIGEST_SECRET_KEY": "test-secret",
+        "DIGEST_SECRET_KEY": "test-secret-key-for-the-digest-tests",
         "DIGEST_BASE_URL": "https://digest.example.org",
     }
     return load_settings(project / "digest.toml", environ={**base, **env})

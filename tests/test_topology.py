@@ -26,7 +26,7 @@ from digest.deliver.message import unsubscribe_token
 from tests.conftest import ROOT, received
 
 READERS = 400
-SECRET = "topology-secret"
+SECRET = "topology-secret-key-for-the-topology-test"
 LIST_ID = "the-sample-digest.example.org"
 
 

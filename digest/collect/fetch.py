@@ -1,6 +1,10 @@
 """Fetching over HTTP with httpx: bounded time, size and redirects, conditional
 GET, compression, and a limit on concurrent requests per host. Every failure
 becomes a message a user can act on; nothing here raises for a bad source.
+
+Decompression is ours, bounded while it runs (a 2 KB gzip bomb is cut at the
+size cap, never inflated first); links a feed hands us are fetched from the
+very address that passed the public-address check (no DNS rebinding).
 """
 
 from __future__ import annotations
@@ -8,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import ssl
+import zlib
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
@@ -80,32 +85,38 @@ class Fetcher:
     async def _follow(self, url: str, headers: dict[str, str], public_only: bool) -> Fetched:
         if not public_only:
             async with self.client.stream("GET", url, headers=headers) as response:
-                return await self._answer(url, response)
+                return await self._answer(url, response, str(response.url))
         current = url
         for _hop in range(MAX_REDIRECTS + 1):
-            if not await is_public(current):
+            address = await public_address(urlsplit(current).hostname or "")
+            if address is None:
                 return Fetched(url, current, error=PRIVATE)
+            # Connect to the address that was checked, not to whatever a second
+            # look-up answers; the certificate is verified for the host name.
+            pinned, extra = _pinned(current, address)
             async with self.client.stream(
-                "GET", current, headers=headers, follow_redirects=False
+                "GET",
+                pinned,
+                headers={**headers, **extra},
+                follow_redirects=False,
+                extensions={"sni_hostname": urlsplit(current).hostname or ""},
             ) as response:
-                if response.next_request is None:
-                    return await self._answer(url, response)
-                current = str(response.next_request.url)
+                if not response.has_redirect_location:
+                    return await self._answer(url, response, current)
+                current = urljoin(current, response.headers["location"])
         raise httpx.TooManyRedirects("too many redirects", request=response.request)
 
-    async def _answer(self, url: str, response: httpx.Response) -> Fetched:
+    async def _answer(self, url: str, response: httpx.Response, final: str) -> Fetched:
         """The response as a Fetched: its body within the size cap, or why not."""
-        final = str(response.url)
         if response.status_code == 304:
             await response.aread()  # empty; read so the connection is reused
             return Fetched(url, final, 304)
         if response.status_code >= 400:
             return Fetched(url, final, response.status_code, error=status_message(response))
-        body = await self._read_capped(response)
-        if body is None:
-            cap = self.settings.max_bytes
-            message = f"the answer is larger than {cap:,} bytes (DIGEST_FETCH_MAX_BYTES)"
-            return Fetched(url, final, response.status_code, error=message)
+        try:
+            body = await self._read_capped(response)
+        except _Unreadable as e:
+            return Fetched(url, final, response.status_code, error=str(e))
         return Fetched(
             url,
             final,
@@ -116,23 +127,25 @@ class Fetcher:
             response.headers.get("last-modified", ""),
         )
 
-    async def _read_capped(self, response: httpx.Response) -> bytes | None:
-        # Counted after decompression, so a small gzip bomb is cut off too.
+    async def _read_capped(self, response: httpx.Response) -> bytes:
+        """The body, decoded as it arrives and never past the cap: counted in
+        decoded bytes, so a small gzip bomb is cut off within the cap too."""
         cap = self.settings.max_bytes
+        too_large = _Unreadable(f"the answer is larger than {cap:,} bytes (DIGEST_FETCH_MAX_BYTES)")
+        decoder = Decoder(response.headers.get("content-encoding", ""))
         declared = response.headers.get("content-length", "")
-        if (
-            declared.isdigit()
-            and int(declared) > cap
-            and not response.headers.get("content-encoding")
-        ):
-            return None
+        if declared.isdigit() and int(declared) > cap and decoder.identity:
+            raise too_large
         chunks: list[bytes] = []
         size = 0
-        async for chunk in response.aiter_bytes():
+        async for raw in response.aiter_raw():
+            chunk = decoder.feed(raw, cap - size)
             size += len(chunk)
             if size > cap:
-                return None
+                raise too_large
             chunks.append(chunk)
+        if decoder.finish(cap - size):
+            raise too_large
         return b"".join(chunks)
 
     def _timeout_message(self) -> str:
@@ -142,26 +155,113 @@ class Fetcher:
         )
 
 
+class _Unreadable(Exception):
+    """A body we will not read: over the cap, or in an encoding we refuse."""
+
+
+class Decoder:
+    """Content-Encoding undone a chunk at a time, never producing more than
+    the room left under the cap. One layer only: `gzip, gzip` is a bomb's
+    favourite wrapping and no real server needs it."""
+
+    def __init__(self, header: str) -> None:
+        layers = [e.strip().lower() for e in header.split(",") if e.strip()]
+        layers = [e for e in layers if e != "identity"]
+        if len(layers) > 1:
+            raise _Unreadable(
+                f"the answer is compressed {len(layers)} times over ({header}); refused"
+            )
+        self.encoding = layers[0] if layers else ""
+        if self.encoding not in ("", "gzip", "x-gzip", "deflate"):
+            raise _Unreadable(f"the answer's encoding {self.encoding!r} is not supported")
+        self.identity = not self.encoding
+        gzip = self.encoding in ("gzip", "x-gzip")
+        self.inflate = zlib.decompressobj(16 + zlib.MAX_WBITS if gzip else zlib.MAX_WBITS)
+        self.raw_deflate = False  # some servers send deflate without the zlib header
+
+    def feed(self, data: bytes, room: int) -> bytes:
+        """Decode `data`; at most room + 1 bytes come out (one more tells "over")."""
+        if self.identity:
+            return data[: room + 1]
+        try:
+            out = self.inflate.decompress(data, room + 1)
+        except zlib.error:
+            if self.encoding != "deflate" or self.raw_deflate:
+                raise _Unreadable("the answer's compressed body is corrupt") from None
+            self.raw_deflate = True
+            self.inflate = zlib.decompressobj(-zlib.MAX_WBITS)
+            return self.feed(data, room)
+        # Whatever did not fit stays compressed: it would only be over the cap.
+        return out
+
+    def finish(self, room: int) -> bool:
+        """True when what the decompressor still holds would pass the cap."""
+        return not self.identity and len(self.inflate.flush(room + 1)) > room
+
+
 PRIVATE = (
     "points to a private or local network address; digest does not follow a public"
     " feed's links there"
 )
+NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 form carries (mapped, 6to4, Teredo, NAT64, or
+    the old IPv4-compatible ::a.b.c.d), by which it is judged."""
+    if address.ipv4_mapped or address.sixtofour:
+        return address.ipv4_mapped or address.sixtofour
+    if address.teredo:
+        return address.teredo[1]
+    if any(address in net for net in NAT64) or address in IPV4_COMPATIBLE:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
+def is_global(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = embedded_ipv4(address)
+        if inner is not None:
+            return inner.is_global
+    return address.is_global
+
+
+async def public_address(host: str) -> str | None:
+    """The address to connect to for `host` when every address it has is
+    public (not private, loopback, link-local or reserved), else None. An
+    unresolvable host gives itself back: its fetch fails with its own message."""
+    try:
+        return host if is_global(ipaddress.ip_address(host)) else None
+    except ValueError:
+        pass
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(host, None)
+    except OSError:
+        return host
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in found]
+    if not addresses or not all(is_global(a) for a in addresses):
+        return None
+    return str(addresses[0])
 
 
 async def is_public(url: str) -> bool:
-    """True unless the URL's host is, or resolves to, a private, loopback,
-    link-local or reserved address. Unresolvable hosts count as public: their
-    fetch fails on its own, with its own message."""
-    host = urlsplit(url).hostname or ""
-    try:
-        addresses = [ipaddress.ip_address(host)]
-    except ValueError:
-        try:
-            found = await asyncio.get_running_loop().getaddrinfo(host, None)
-        except OSError:
-            return True
-        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in found]
-    return all(address.is_global for address in addresses)
+    """True unless the URL's host is, or resolves to, a non-public address."""
+    return await public_address(urlsplit(url).hostname or "") is not None
+
+
+def _pinned(url: str, address: str) -> tuple[str, dict[str, str]]:
+    """`url` with its host replaced by the checked address, and the headers
+    that keep it the same request: the Host, and no connection reused for
+    another name that shares the address."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if address == host:
+        return url, {}
+    shown = f"[{address}]" if ":" in address else address
+    netloc = shown + (f":{parts.port}" if parts.port else "")
+    host_header = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl(), {"Host": host_header, "Connection": "close"}
 
 
 @asynccontextmanager
@@ -172,7 +272,12 @@ async def fetcher(settings: Fetch) -> AsyncIterator[Fetcher]:
         max_keepalive_connections=settings.concurrency,
     )
     async with httpx.AsyncClient(
-        headers={"User-Agent": settings.user_agent, "Accept": ACCEPT},
+        # Only what `Decoder` undoes itself, a layer at a time.
+        headers={
+            "User-Agent": settings.user_agent,
+            "Accept": ACCEPT,
+            "Accept-Encoding": "gzip, deflate",
+        },
         timeout=httpx.Timeout(settings.timeout),
         follow_redirects=True,
         max_redirects=MAX_REDIRECTS,

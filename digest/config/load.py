@@ -7,6 +7,7 @@ the environment. An invalid value is a ConfigError that names the setting.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -35,7 +36,9 @@ SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "smtp_user": ("DIGEST_SMTP_USER", v.as_str),
     "smtp_password": ("DIGEST_SMTP_PASSWORD", str),
     "smtp_security": ("DIGEST_SMTP_SECURITY", v.as_security),
-    "smtp_timeout": ("DIGEST_SMTP_TIMEOUT", v.as_float),
+    "smtp_timeout": ("DIGEST_SMTP_TIMEOUT", v.as_seconds),
+    "smtp_data_timeout": ("DIGEST_SMTP_DATA_TIMEOUT", v.as_seconds),
+    "smtp_connect_timeout": ("DIGEST_SMTP_CONNECT_TIMEOUT", v.as_seconds),
     "smtp_ca_file": ("DIGEST_SMTP_CA_FILE", v.as_path),
     "smtp_connections": ("DIGEST_SMTP_CONNECTIONS", v.as_positive),
     "smtp_messages_per_connection": ("DIGEST_SMTP_MESSAGES_PER_CONNECTION", v.as_positive),
@@ -88,6 +91,8 @@ SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
     "source_failure_threshold": ("DIGEST_SOURCE_FAILURE_THRESHOLD", v.as_positive),
     "serve_host": ("DIGEST_SERVE_HOST", v.as_str),
     "serve_port": ("DIGEST_SERVE_PORT", v.as_port),
+    "serve_connection_limit": ("DIGEST_SERVE_CONNECTION_LIMIT", v.as_positive),
+    "serve_idle_timeout": ("DIGEST_SERVE_IDLE_TIMEOUT", v.as_positive),
     "empty_note": ("DIGEST_EMPTY_NOTE", v.as_bool),
     "confirm_hours": ("DIGEST_CONFIRM_HOURS", v.as_positive),
     "signup_client_limit": ("DIGEST_SIGNUP_CLIENT_LIMIT", v.as_positive),
@@ -105,6 +110,8 @@ SPEC: dict[str, tuple[str, Callable[[str], Any]]] = {
 }
 
 SECRETS = frozenset({"smtp_password", "secret_key", "llm_api_key", "bounce_password"})
+# HMAC-SHA256 keys shorter than the hash add nothing but guessability.
+MIN_SECRET_BYTES = 32
 
 
 def load_settings(
@@ -252,6 +259,12 @@ def _finish(settings: Settings) -> Settings:
             f"DIGEST_SMTP_SECURITY=none would send the password to {settings.smtp_host} in "
             "clear; use starttls or ssl, or a relay on this machine (127.0.0.1)"
         )
+    if settings.secret_key and len(settings.secret_key.encode()) < MIN_SECRET_BYTES:
+        raise ConfigError(
+            f"DIGEST_SECRET_KEY is {len(settings.secret_key.encode())} bytes; it must be at "
+            f"least {MIN_SECRET_BYTES} (make one with: python3 -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'), or leave it empty to have one generated"
+        )
     if settings.dkim_key_file and not settings.dkim_selector:
         raise ConfigError(
             "DIGEST_DKIM_KEY_FILE is set but DIGEST_DKIM_SELECTOR is empty; set the selector "
@@ -261,9 +274,18 @@ def _finish(settings: Settings) -> Settings:
 
 
 def _local(settings: Settings) -> bool:
-    """No SMTP host (the Maildir), or a relay on this machine."""
-    host = settings.smtp_host
-    return not host or host in ("localhost", "::1") or host.startswith("127.")
+    """No SMTP host (the Maildir), or a relay on this machine: `localhost` or
+    a loopback address, never a name that only starts like one (127.evil.example)."""
+    return not settings.smtp_host or is_loopback(settings.smtp_host)
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def setting_names() -> list[str]:

@@ -89,7 +89,10 @@ class Smtp:
     user: str = ""
     password: str = field(default="", repr=False)
     security: str = "starttls"
-    timeout: float = 30.0
+    # RFC 5321 4.5.3.2: five minutes for a reply, ten for the one after the message.
+    timeout: float = 300.0
+    data_timeout: float = 600.0
+    connect_timeout: float = 30.0
     ca_file: Path | None = None
     connections: int = 4
     messages_per_connection: int = 1000
@@ -187,7 +190,9 @@ class Settings:
     smtp_user: str = ""
     smtp_password: str = field(default="", repr=False)
     smtp_security: str = "starttls"
-    smtp_timeout: float = 30.0
+    smtp_timeout: float = 300.0
+    smtp_data_timeout: float = 600.0
+    smtp_connect_timeout: float = 30.0
     smtp_ca_file: Path | None = None
     smtp_connections: int = 4
     smtp_messages_per_connection: int = 1000
@@ -241,6 +246,8 @@ class Settings:
     source_failure_threshold: int = 3
     serve_host: str = "127.0.0.1"
     serve_port: int = 8089
+    serve_connection_limit: int = 500
+    serve_idle_timeout: int = 10
     empty_note: bool = False
     confirm_hours: int = 48
     signup_client_limit: int = 10

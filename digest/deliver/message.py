@@ -7,6 +7,7 @@ for the body's slots are encoded.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import secrets
@@ -16,8 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.header import Header
 from email.quoprimime import body_encode
-from email.utils import format_datetime, formataddr, getaddresses
+from email.utils import format_datetime, getaddresses
 from urllib.parse import quote
+
+from email_validator import EmailNotValidError, validate_email
 
 from digest.config import Sender
 from digest.deliver import tokens
@@ -28,6 +31,11 @@ from digest.render import CompiledEmail, field_values
 CRLF = "\r\n"
 SOFT_BREAK = "=\r\n"
 CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+# A display name that needs quoting (RFC 5322 specials), and the longest one
+# written as it is; anything longer or not ASCII becomes folded encoded words.
+SPECIALS = re.compile(r'[][\\()<>@,:;".]')
+PLAIN_NAME_CHARS = 60
+WORD_BYTES = 45  # base64 of 45 octets is 60 characters: each encoded word fits in 75
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,57 @@ class Message:
 def header_safe(value: str) -> str:
     """No CR, LF or other control character from data may shape a header."""
     return CONTROL.sub(" ", value).strip()
+
+
+def mailbox(name: str, address: str) -> str:
+    """`Name <address>` for From and To. A long or non-ASCII name becomes
+    RFC 2047 encoded words folded onto lines of at most 78 characters, so no
+    header line nears RFC 5322's 998 octets, whatever the list holds."""
+    name = header_safe(name)
+    if not name:
+        return address
+    if name.isascii() and len(name) <= PLAIN_NAME_CHARS:
+        if SPECIALS.search(name):
+            name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return f"{name} <{address}>"
+    return f"{_encoded_words(name)}{CRLF} <{address}>"
+
+
+def _encoded_words(text: str) -> str:
+    """RFC 2047 "B" words of at most WORD_BYTES octets each, one per line,
+    broken after a space where one is near: a reader that (against the RFC)
+    keeps the folding space between two words then splits no word in two."""
+    chunks: list[str] = []
+    current, size, space = "", 0, -1
+    for char in text:
+        octets = len(char.encode("utf-8"))
+        if size + octets > WORD_BYTES:
+            cut = space + 1 if space >= 0 else len(current)
+            chunks.append(current[:cut])
+            current = current[cut:]
+            size, space = len(current.encode("utf-8")), current.rfind(" ")
+        current += char
+        size += octets
+        if char == " ":
+            space = len(current) - 1
+    chunks.append(current)
+    words = (
+        "=?utf-8?b?" + base64.b64encode(c.encode("utf-8")).decode("ascii") + "?=" for c in chunks
+    )
+    return (CRLF + " ").join(words)
+
+
+def envelope_address(address: str) -> str:
+    """The address as it goes on the envelope and in To: an international
+    domain in its ASCII form (IDNA), which every server takes; a non-ASCII
+    local part stays as it is and needs a server offering SMTPUTF8."""
+    if address.isascii():
+        return address
+    try:
+        valid = validate_email(address, check_deliverability=False)
+    except EmailNotValidError:
+        return address  # the transport refuses it, as that delivery's failure
+    return f"{valid.local_part}@{valid.ascii_domain}"
 
 
 def sender_address(from_addr: str) -> str:
@@ -157,9 +216,9 @@ def build_skeleton(compiled: CompiledEmail, sender: Sender, secret: bytes) -> Me
     boundary = "=_digest_" + hashlib.sha256(compiled.edition_id.encode()).hexdigest()[:24]
     name, _ = getaddresses([header_safe(sender.from_addr)])[0]
     head_lines = [
-        f"From: {formataddr((name, address), charset='utf-8')}",
-        f"Subject: {Header(header_safe(compiled.subject), 'utf-8', maxlinelen=76).encode()}",
-        f"List-Id: {Header(header_safe(sender.title), 'utf-8').encode()} <{list_id}>",
+        f"From: {mailbox(name, address)}",
+        f"Subject: {_encoded(compiled.subject, 'Subject')}",
+        f"List-Id: {_encoded(sender.title, 'List-Id')} <{list_id}>",
         "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
         "MIME-Version: 1.0",
         f'Content-Type: multipart/alternative; boundary="{boundary}"',
@@ -183,6 +242,12 @@ def build_skeleton(compiled: CompiledEmail, sender: Sender, secret: bytes) -> Me
         bounce=bounce_mailbox(sender),
         verp=sender.verp,
     )
+
+
+def _encoded(value: str, header_name: str) -> str:
+    """RFC 2047 encoded words folded with CRLF (Header's default is a bare LF)."""
+    header = Header(header_safe(value), "utf-8", maxlinelen=76, header_name=header_name)
+    return header.encode(linesep=CRLF)
 
 
 def _slug(text: str) -> str:
@@ -294,10 +359,10 @@ def render_message(
         f"mailto:unsubscribe@{skeleton.domain}?subject={quote('unsubscribe ' + values['token'])}"
     )
     unsubscribe = f"<{values['unsubscribe_url']}>,{CRLF} <{mailto}>"
-    recipient = formataddr((header_safe(name), header_safe(email)), charset="utf-8")
+    # Only an address needing SMTPUTF8 puts UTF-8 in a header (RFC 6532).
     personal = (
-        f"To: {recipient}{CRLF}Date: {date or message_date()}{CRLF}"
+        f"To: {mailbox(name, header_safe(email))}{CRLF}Date: {date or message_date()}{CRLF}"
         f"Message-ID: {header_safe(mid)}{CRLF}"
         f"List-Unsubscribe: {unsubscribe}{CRLF}{CRLF}"
-    ).encode("ascii")
+    ).encode()
     return Message(skeleton.head + personal, skeleton, _encode_values(skeleton, values))

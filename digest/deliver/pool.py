@@ -5,6 +5,7 @@ server's answers on another.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -15,8 +16,11 @@ from digest.deliver.message import Message, MessageSkeleton
 from digest.deliver.pacing import Pacer
 from digest.deliver.transports import Channel, Outcome, Transport
 from digest.errors import DeliveryError, DigestError
+from digest.store import ledger
 
 log = logging.getLogger(__name__)
+# Pauses in a row (5 s doubling to 300 s: about ten minutes) before giving up.
+GIVE_UP_STREAK = 8
 
 
 @dataclass(frozen=True)
@@ -24,13 +28,14 @@ class Job:
     """One ledger row on its way: who, which message variant, which try."""
 
     email: str  # the ledger key (lower case)
-    address: str  # as written in the list
+    address: str  # as written in the list (then in its envelope form)
     name: str
     skeleton: MessageSkeleton
     message_id: str
     attempt: int = 1
     extra: tuple[tuple[str, str], ...] = ()  # further CSV columns, for field() slots
     sender: str = ""  # the envelope sender (return path); the skeleton's when empty
+    line: int = 0  # the row's line in the subscriber list, for reports
 
 
 @dataclass(frozen=True)
@@ -104,32 +109,56 @@ class Pool:
                     channel = channel or self.transport.open()
                     sender = job.sender or job.skeleton.sender
                     result = Result(job, channel.send(sender, job.address, data))
-                except DigestError as e:
+                except DigestError as e:  # sender-wide: no message can go
                     self.halt.set()
                     result = Result(job, error=e)
-                except Exception as e:  # a bug in one worker must not hang the send
-                    self.halt.set()
-                    result = Result(job, error=_unexpected(job, e))
-                self._pace(result.outcome)
-                self.results.put(result)
+                except Exception as e:  # a bug met on one message fails that delivery
+                    result = Result(job, _unexpected(job, e))
+                    _close(channel)
+                    channel = None
+                self.results.put(self._pace(result))
         finally:
             if channel is not None:
                 channel.close()
 
-    def _pace(self, outcome: Outcome | None) -> None:
-        if outcome is None:
-            return
-        if outcome.throttled:
-            self.pacer.throttle()
-        else:
+    def _pace(self, result: Result) -> Result:
+        """Slow down or speed up by the answer; a server that has said to slow
+        down after every pause for long (GIVE_UP_STREAK pauses, about ten
+        minutes) stops the send: the rest stays pending for a later one."""
+        outcome = result.outcome
+        if outcome is None or outcome.status == ledger.PENDING:
+            return result
+        if not outcome.throttled:
             self.pacer.relax()
+            return result
+        self.pacer.throttle()
+        if self.pacer.streak < GIVE_UP_STREAK or result.error is not None:
+            return result
+        self.halt.set()
+        error = DeliveryError(
+            f"{self.transport.description} kept refusing ({outcome.reply}) after "
+            f"{self.pacer.streak} pauses; the rest stays pending for the next send"
+        )
+        return Result(result.job, outcome, error)
 
 
-def _unexpected(job: Job, error: Exception) -> DeliveryError:
+def _unexpected(job: Job, error: Exception) -> Outcome:
     # Only the type: an exception's repr may hold its arguments, and those
     # may be a credential (smtplib once put the password in one).
-    log.debug("unexpected error sending to %s", job.address, exc_info=True)
-    return DeliveryError(
-        f"sending to {job.address} failed unexpectedly ({type(error).__name__}); the rest "
-        "stays pending. Please report it, with the traceback `digest -v send` logs"
+    log.warning("sending to %s failed unexpectedly", job.address, exc_info=True)
+    return Outcome(ledger.FAILED, unexpected(error))
+
+
+def unexpected(error: Exception) -> str:
+    """The ledger's reply for a delivery a bug in digest failed."""
+    return (
+        f"digest failed on this message ({type(error).__name__}); please report it with "
+        "the traceback `digest -v send` logs"
     )
+
+
+def _close(channel: Channel | None) -> None:
+    """A channel that met an unexpected error is in an unknown state: a new one."""
+    if channel is not None:
+        with contextlib.suppress(Exception):
+            channel.close()

@@ -15,10 +15,11 @@ from digest.config import Settings
 from digest.deliver.audience import SEND, Copy, copies
 from digest.deliver.dkim import signed
 from digest.deliver.listing import everyone, from_signup, merged
-from digest.deliver.message import one_off_message_id, render_message
+from digest.deliver.lookup import find
+from digest.deliver.message import envelope_address, one_off_message_id, render_message
 from digest.deliver.policy import policy_from
 from digest.deliver.run import audience_for, variants_for
-from digest.deliver.subscribers import RowError, find
+from digest.deliver.subscribers import RowError
 from digest.deliver.transports import Outcome, make_transport
 from digest.edition import FULL
 from digest.errors import DigestError
@@ -46,6 +47,7 @@ def send_test_copy(settings: Settings, db: Database, edition: Edition, address: 
         )
     skeleton = variants(FULL if copy is None or copy.variant is None else copy.variant)
     member = None if copy is None else copy.subscriber
+    address = envelope_address(address)
     message = render_message(
         skeleton,
         settings.base_url,

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from digest.config import Settings
+from digest.config.load import is_loopback
 from digest.deliver.audience import Audience, Variants, copies
 from digest.deliver.fanout import FanOut, fan_out
 from digest.deliver.listing import everyone
@@ -94,6 +95,8 @@ def deliver_edition(
         result.report = deliver(
             edition.id, stored, transport, db, base, policy, guard, progress, worker
         )
+    where = str(settings.subscribers)
+    result.row_errors += [RowError(where, n, why) for n, why in result.report.row_problems]
     result.done = finish_if_done(db, edition.id)
     if not result.done:
         later = ledger.count_in(db, edition.id, (ledger.PENDING,)) - ledger.count_in(
@@ -121,7 +124,7 @@ def warn_if_links_unreachable(settings: Settings) -> None:
     """Mail that leaves the machine needs unsubscribe links its readers can
     open: mailbox providers honour one-click unsubscribe only over https."""
     host = (urlsplit(settings.base_url).hostname or "").lower()
-    local = host in ("localhost", "::1") or host.startswith("127.")
+    local = is_loopback(host)
     if settings.smtp_host and (local or not settings.base_url.startswith("https://")):
         log.warning(
             "DIGEST_BASE_URL is %s: the unsubscribe, preferences and view-in-browser links"

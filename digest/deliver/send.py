@@ -16,9 +16,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 from digest.deliver.dkim import DkimKey
-from digest.deliver.message import MessageSkeleton, render_message, return_path
+from digest.deliver.message import (
+    MessageSkeleton,
+    envelope_address,
+    render_message,
+    return_path,
+)
 from digest.deliver.pacing import Limits, Pacer, backoff
-from digest.deliver.pool import Job, Pool, Result
+from digest.deliver.pool import Job, Pool, Result, unexpected
 from digest.deliver.transports import (
     Channel,
     MaildirTransport,
@@ -74,6 +79,8 @@ class DeliveryReport:
     skipped_suppressed: int = 0
     skipped_empty: int = 0
     stopped: bool = False
+    # (line in the list, why): rows that cannot go this way and stay pending.
+    row_problems: list[tuple[int, str]] = field(default_factory=list)
 
     def add(self, status: str, n: int = 1) -> None:
         if n:
@@ -150,7 +157,14 @@ def _claimed(run: _Run, skeleton_for: SkeletonFor) -> Iterator[list[Job]]:
 def _job(row: ledger.Delivery, skeleton: MessageSkeleton) -> Job:
     sender = return_path(skeleton, row.message_id)
     return Job(
-        row.email, row.address, row.name, skeleton, row.message_id, extra=row.fields, sender=sender
+        row.email,
+        row.address,
+        row.name,
+        skeleton,
+        row.message_id,
+        extra=row.fields,
+        sender=sender,
+        line=row.line,
     )
 
 
@@ -236,9 +250,17 @@ class _Run:
                 self._submit(job)
 
     def _submit(self, job: Job) -> None:
-        message = render_message(
-            job.skeleton, self.base_url, job.address, job.name, job.message_id, job.extra
-        )
+        # An international domain goes in its ASCII form; only a non-ASCII
+        # local part needs SMTPUTF8 (the transport says when it cannot).
+        job = replace(job, address=envelope_address(job.address))
+        try:
+            message = render_message(
+                job.skeleton, self.base_url, job.address, job.name, job.message_id, job.extra
+            )
+        except Exception as e:  # one subscriber's data fails that delivery, never the send
+            log.warning("building the message to %s failed", job.address, exc_info=True)
+            self._take(Result(job, Outcome(ledger.FAILED, unexpected(e))))
+            return
         self.pool.submit(job, message)
 
     def _make_room(self) -> None:
@@ -264,28 +286,38 @@ class _Run:
 
     def _take(self, result: Result) -> None:
         job, outcome = result.job, result.outcome
+        if result.error is not None and self.error is None:
+            self.error = result.error
         if outcome is None:
             self.untried.append(job.email)
-            if result.error is not None and self.error is None:
-                self.error = result.error
             return
-        retry = outcome.status == ledger.DEFERRED and job.attempt < self.policy.max_attempts
+        retry = outcome.status == ledger.DEFERRED and (
+            outcome.busy or job.attempt < self.policy.max_attempts
+        )
         status = outcome.status
         if retry and not self.halted:
-            self._retry_later(job, outcome.reply)
+            self._retry_later(job, outcome.reply, outcome.busy)
             status = ledger.SENDING  # still ours: no other sender may take it meanwhile
         else:
             self.report.add(outcome.status)
         if outcome.status == ledger.BOUNCED:
             self.bounced.append((job.email, f"bounced: {outcome.reply}"))
+        if outcome.status == ledger.PENDING:
+            self.report.row_problems.append((job.line, f"{outcome.reply}; left pending"))
         if not self.answers:
             self.oldest_answer = time.monotonic()
         self.answers.append((job.email, status, outcome.reply))
 
-    def _retry_later(self, job: Job, reply: str) -> None:
+    def _retry_later(self, job: Job, reply: str, busy: bool = False) -> None:
         delay = backoff(job.attempt, self.policy.retry_delay)
-        self.busy.add(job.email)
         again = replace(job, attempt=job.attempt + 1)
+        if busy:
+            # The server said to slow down, not that this message is wrong: it
+            # goes again when the pool's pause ends, and spends none of its
+            # tries (the pool gives up if the server never recovers).
+            delay = max(0.0, self.pool.pacer.paused_until - time.monotonic())
+            again = job
+        self.busy.add(job.email)
         heapq.heappush(self.retries, (time.monotonic() + delay, id(job), again, reply))
 
     def _send_due_retries(self) -> None:

@@ -1,8 +1,8 @@
 """The subscriber list: a CSV file read as a stream and validated row by row,
 then merged with what the database knows (unsubscribes, bounces, preferences).
 
-Bad rows and repeated addresses are reported with their line number and
-skipped; the rest go on. Memory stays flat whatever the list's length.
+Bad rows (see `csvrows`) and repeated addresses are reported with their line
+number and skipped; the rest go on. Memory stays flat whatever the length.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from zoneinfo import available_timezones
 
 from digest.deliver import addresses, tokens
 from digest.deliver.addresses import EmailNotValidError
+from digest.deliver.csvrows import Record, guard, open_list, records
+from digest.deliver.csvrows import RowError as RowError  # re-exported: callers know it from here
 from digest.errors import SubscriberError
 from digest.model import Subscriber
 from digest.store import audience, signups
@@ -28,45 +30,22 @@ REQUIRED = ("email",)
 COLUMNS = ("email", "name", "sections", "status", "timezone", "consented_at")
 
 
-@dataclass(frozen=True)
-class RowError:
-    """A row that could not be used, and why."""
-
-    path: str
-    line: int
-    message: str
-    duplicate_of: int = 0
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.message}"
-
-
-def _open(path: Path) -> TextIO:
-    try:
-        # A stray non-UTF-8 byte must cost its row, not the whole list: keep
-        # the bytes as surrogates and let `_row` report the row.
-        return path.open(newline="", encoding="utf-8-sig", errors="surrogateescape")
-    except OSError as e:
-        raise SubscriberError(
-            f"cannot read the subscriber list {path} ({e.strerror}); check DIGEST_SUBSCRIBERS"
-        ) from e
-
-
 def read_subscribers(path: Path) -> Iterator[Subscriber | RowError]:
     """Yield each row as a Subscriber, or a RowError saying what is wrong."""
-    with _open(path) as handle:
-        reader = csv.reader(handle)
-        try:
-            fieldnames = [_column(name) for name in next(reader, [])]
-        except csv.Error as e:
-            raise SubscriberError(f"{path}:1: unreadable CSV header ({e})") from e
-        _check_header(path, fieldnames)
-        columns = Columns(fieldnames)
-        try:
-            for values in reader:
-                yield _row(values, columns, path, reader.line_num)
-        except csv.Error as e:
-            raise SubscriberError(f"{path}:{reader.line_num}: unreadable CSV ({e})") from e
+    with open_list(path) as handle:
+        rows = records(handle, path)
+        columns = Columns(parse_header(next(rows, None), path))
+        for item in rows:
+            yield item if isinstance(item, RowError) else parse_row(item[1], columns, path, item[0])
+
+
+def parse_header(first: Record | RowError | None, path: Path) -> list[str]:
+    """The header line's column names, checked; a SubscriberError if unusable."""
+    if isinstance(first, RowError):
+        raise SubscriberError(f"{path}:1: unreadable header line ({first.message})")
+    fieldnames = [_column(name) for name in (first[1] if first else [])]
+    _check_header(path, fieldnames)
+    return fieldnames
 
 
 def _check_header(path: Path, fieldnames: list[str]) -> None:
@@ -111,7 +90,7 @@ def _column(name: str) -> str:
 
 
 def _is_text(values: Iterable[object]) -> bool:
-    """False when a value holds bytes that were not UTF-8 (see `_open`)."""
+    """False when a value holds bytes that were not UTF-8 (see `open_list`)."""
     try:
         "".join(v for v in values if isinstance(v, str)).encode("utf-8")
     except UnicodeEncodeError:
@@ -119,7 +98,7 @@ def _is_text(values: Iterable[object]) -> bool:
     return True
 
 
-def _row(values: list[str], at: Columns, path: Path, line: int) -> Subscriber | RowError:
+def parse_row(values: list[str], at: Columns, path: Path, line: int) -> Subscriber | RowError:
     if not all(map(str.isascii, values)) and not _is_text(values):
         return RowError(str(path), line, "not UTF-8 text; save the list as UTF-8")
     # A short row's missing cells are empty, and so is the cell at `at.width`
@@ -290,25 +269,6 @@ def batches(items: Iterable[Subscriber], size: int) -> Iterator[list[Subscriber]
         yield batch
 
 
-def find(path: Path, email: str) -> Subscriber | None:
-    """One subscriber's row (the first with that address), or None. A streamed
-    scan: used by the preferences page only when the database has no answer."""
-    wanted = email.lower()
-    with _open(path) as handle:
-        reader = csv.reader(handle)
-        header = [_column(name) for name in next(reader, [])]
-        if "email" not in header:
-            return None
-        columns = Columns(header)
-        for row in reader:
-            # A cheap test on the raw cell first; full validation only for a hit.
-            cell = row[columns.email] if len(row) > columns.email else ""
-            if cell.strip().lower() == wanted:
-                found = _row(row, columns, path, reader.line_num)
-                return found if isinstance(found, Subscriber) else None
-    return None
-
-
 @dataclass
 class CheckSummary:
     """What `digest subscribers check` found in a list."""
@@ -355,21 +315,25 @@ def zones_named(path: Path) -> set[str]:
     scan of that column alone (no address checks), for planning local-time
     slots. An unreadable list names none."""
     try:
-        with _open(path) as handle:
-            reader = csv.reader(handle)
-            header = [_column(name) for name in next(reader, [])]
+        with open_list(path) as handle:
+            rows = records(handle, path)
+            header = parse_header(next(rows, None), path)
             if "timezone" not in header:
                 return set()
             column = header.index("timezone")
-            found = {row[column].strip() for row in reader if len(row) > column}
-    except (SubscriberError, csv.Error, UnicodeError):
+            found = {
+                item[1][column].strip()
+                for item in rows
+                if not isinstance(item, RowError) and len(item[1]) > column
+            }
+    except (SubscriberError, UnicodeError):
         return set()
     return found & _zones()
 
 
 def header_of(path: Path) -> list[str]:
-    with _open(path) as handle:
-        return [_column(name) for name in next(csv.reader(handle), [])]
+    with open_list(path) as handle:
+        return parse_header(next(records(handle, path), None), path)
 
 
 def export(
@@ -389,7 +353,7 @@ def export(
         wanted += ["timezone", "consented_at"]
     columns += [c for c in wanted if c not in columns]
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
+    writer.writerow([guard(column) for column in columns])
     written = 0
     for sub in with_database_state(db, _good_rows(path, on_problem) if rows is None else rows):
         values = {
@@ -401,7 +365,7 @@ def export(
             "consented_at": sub.consented_at,
             **dict(sub.extra),
         }
-        writer.writerow([values.get(column, "") for column in columns])
+        writer.writerow([guard(values.get(column, "")) for column in columns])
         written += 1
     return written
 

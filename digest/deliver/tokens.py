@@ -60,7 +60,13 @@ def _b64(raw: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Strict: one token has one spelling. base64 leaves slack in the low bits
+    of the last character, so several strings decode to the same bytes; only
+    the one `_b64` writes is accepted."""
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(raw) != text:
+        raise ValueError("not the canonical encoding")
+    return raw
 
 
 CONFIRM_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[0-9]{1,12}\.[A-Za-z0-9_-]+")
@@ -94,6 +100,8 @@ def verify_confirmation(secret: bytes, list_name: str, token: str) -> tuple[str,
     except (binascii.Error, ValueError):
         return None
     issued = int(issued_text)
+    if str(issued) != issued_text:  # "0017" is not the 17 that was signed
+        return None
     expected = _confirm_signature(secret, list_name, address, issued)
     if not hmac.compare_digest(signature, expected) or "@" not in email:
         return None

@@ -25,7 +25,10 @@ from digest.render import BUDGET_BYTES, template_environment, template_folders
 
 log = logging.getLogger(__name__)
 
-EMAIL_POLICY = "default-src 'none'; img-src http: https: data:; style-src 'unsafe-inline'"
+EMAIL_POLICY = (
+    "default-src 'none'; img-src http: https: data:; style-src 'unsafe-inline';"
+    " frame-ancestors 'self'"
+)
 KEEPALIVE_SECONDS = 15.0
 
 
@@ -225,6 +228,10 @@ class PreviewHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", f"{kind}; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
+        # The preview shows names and addresses: no other site may frame it
+        # (the email is framed by the preview page itself; see EMAIL_POLICY).
+        headers.setdefault("Content_Security_Policy", "frame-ancestors 'none'")
+        self.send_header("X-Content-Type-Options", "nosniff")
         for name, value in headers.items():
             self.send_header(name.replace("_", "-"), value)
         self.end_headers()
@@ -269,7 +276,11 @@ class PreviewHandler(BaseHTTPRequestHandler):
         self._send(HTTPStatus.OK, "application/json", json.dumps(values, default=str).encode())
 
     def _events(self, query: dict[str, str]) -> None:
-        seen = int(query.get("since") or self.owner.version)
+        since = query.get("since") or str(self.owner.version)
+        if not since.isdigit() or len(since) > 18:
+            self._send(HTTPStatus.BAD_REQUEST, "text/plain", b"since must be a whole number\n")
+            return
+        seen = int(since)
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-store")

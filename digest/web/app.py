@@ -20,8 +20,8 @@ import waitress
 
 from digest.config import Settings
 from digest.deliver import tokens
+from digest.deliver.lookup import SectionsIndex
 from digest.deliver.message import sender_address
-from digest.deliver.subscribers import find
 from digest.errors import ConfigError
 from digest.render import builtin_templates
 from digest.store import Database, audience, meta
@@ -57,6 +57,7 @@ class App:
         self.local = threading.local()
         self.connections = Connections(settings.database, SERVER_THREADS)
         self._secret: bytes | None = None
+        self.listed = SectionsIndex(settings.subscribers)
         self.routes: dict[str, dict[str, Callable[[Request], Response]]] = {
             "/": {"GET": lambda r: self.redirect("/archive")},
             "/unsubscribe": {"GET": self.confirm_page, "POST": self.unsubscribe},
@@ -235,8 +236,7 @@ class App:
             return self.bad_token()
         reason, chosen = audience.state_of(self.db(), email)
         if chosen is None:
-            row = find(self.settings.subscribers, email)
-            chosen = row.sections if row is not None else frozenset()
+            chosen = self.listed.sections_of(email) or frozenset()
         known = {s.key for s in self.settings.sections}
         # Nothing chosen (or nothing known) means every section, as in the CSV.
         everything = not (chosen & known)
@@ -304,6 +304,12 @@ def create_server(settings: Settings, host: str | None = None, port: int | None 
             max_request_body_size=MAX_BODY,
             ident="digest",
             threads=SERVER_THREADS,
+            # Idle sockets are closed after serve_idle_timeout (checked at half
+            # that interval), so a pile of them cannot hold every slot for
+            # waitress's default two minutes and stall /healthz.
+            connection_limit=settings.serve_connection_limit,
+            channel_timeout=settings.serve_idle_timeout,
+            cleanup_interval=max(1, settings.serve_idle_timeout // 2),
             # Behind a reverse proxy every request comes from the proxy: take the
             # client's address from its X-Forwarded-For (for the sign-up limits),
             # and only from that proxy.

@@ -56,7 +56,7 @@ def test_readme_documents_every_command_and_option() -> None:
 def cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
     env["DIGEST_SUBSCRIBERS"] = "subscribers.csv"
-    env["DIGEST_SECRET_KEY"] = "cli-test"
+    env["DIGEST_SECRET_KEY"] = "cli-test-secret-key-for-the-digest-cli"
     return subprocess.run(
         [sys.executable, "-m", "digest", *args],
         cwd=project,
@@ -136,7 +136,7 @@ def test_send_on_a_terminal_shows_a_progress_bar_with_rate_and_eta(project: Path
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
     env.update(
         DIGEST_SUBSCRIBERS="subscribers.csv",
-        DIGEST_SECRET_KEY="bar",
+        DIGEST_SECRET_KEY="bar-secret-key-of-thirty-two-bytes",
         DIGEST_RATE_PER_SECOND="200",
         COLUMNS="120",
     )

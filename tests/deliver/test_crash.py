@@ -41,7 +41,7 @@ def sender_env(project: Path, port: int, subscribers: int) -> dict[str, str]:
         "DIGEST_DATABASE": str(project / "digest.db"),
         "DIGEST_SUBSCRIBERS": str(project / "subscribers.csv"),
         "DIGEST_FROM": "The Sample Digest <digest@example.org>",
-        "DIGEST_SECRET_KEY": "crash-secret",
+        "DIGEST_SECRET_KEY": "crash-secret-key-for-the-crash-test",
         "DIGEST_SMTP_HOST": "127.0.0.1",
         "DIGEST_SMTP_PORT": str(port),
         "DIGEST_SMTP_SECURITY": "none",

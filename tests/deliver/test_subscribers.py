@@ -148,7 +148,7 @@ def run(project: Path, *args: str) -> tuple[int, str, str]:
     env = {
         "DIGEST_DATABASE": str(settings.database),
         "DIGEST_SUBSCRIBERS": str(settings.subscribers),
-        "DIGEST_SECRET_KEY": "test-secret",
+        "DIGEST_SECRET_KEY": "test-secret-key-for-the-digest-tests",
         "DIGEST_FROM": settings.from_addr,
     }
     result = runner.invoke(
@@ -222,7 +222,11 @@ def test_export_then_import_never_mails_who_left(project: Path, tmp_path: Path) 
 
 def test_unsubscribe_command_takes_addresses_and_tokens(project: Path) -> None:
     settings = settings_for(project)
-    token = unsubscribe_token(b"test-secret", "the-sample-digest.example.org", "Grace@example.org")
+    token = unsubscribe_token(
+        b"test-secret-key-for-the-digest-tests",
+        "the-sample-digest.example.org",
+        "Grace@example.org",
+    )
     code, out, _ = run(project, "subscribers", "unsubscribe", "ada@example.org", token)
     assert code == 0
     assert out.splitlines() == ["unsubscribed ada@example.org", "unsubscribed grace@example.org"]
@@ -243,7 +247,7 @@ def test_every_subscribers_command_has_help_with_an_example() -> None:
 
 def test_serve_command_runs_until_interrupted(project: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    env.update(PYTHONUNBUFFERED="1", DIGEST_SECRET_KEY="test-secret")
+    env.update(PYTHONUNBUFFERED="1", DIGEST_SECRET_KEY="test-secret-key-for-the-digest-tests")
     command = [sys.executable, "-m", "digest", "--config", str(project / "digest.toml")]
     process = subprocess.Popen(
         [*command, "serve", "--port", "0"],

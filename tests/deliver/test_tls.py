@@ -172,7 +172,7 @@ def settings_env(project: Path) -> dict[str, str]:
         "DIGEST_SUBSCRIBERS": str(project / "subscribers.csv"),
         "DIGEST_OUTBOX": str(project / "outbox"),
         "DIGEST_FROM": "The Sample Digest <digest@example.org>",
-        "DIGEST_SECRET_KEY": "test-secret",
+        "DIGEST_SECRET_KEY": "test-secret-key-for-the-digest-tests",
     }
 
 

@@ -30,7 +30,7 @@ def sender_env(project: Path, database: str, port: int, **extra: str) -> dict[st
         "DIGEST_DATABASE": database,
         "DIGEST_SUBSCRIBERS": str(project / "subscribers.csv"),
         "DIGEST_FROM": "The Sample Digest <digest@example.org>",
-        "DIGEST_SECRET_KEY": "worker-secret",
+        "DIGEST_SECRET_KEY": "worker-secret-key-for-the-worker-tests",
         "DIGEST_BASE_URL": "https://digest.example.org",
         "DIGEST_SMTP_HOST": "127.0.0.1",
         "DIGEST_SMTP_PORT": str(port),
@@ -46,7 +46,7 @@ def edition_going_out(project: Path, database: str) -> str:
     down = settings_for(
         project,
         DIGEST_DATABASE=database,
-        DIGEST_SECRET_KEY="worker-secret",
+        DIGEST_SECRET_KEY="worker-secret-key-for-the-worker-tests",
         DIGEST_SMTP_HOST="127.0.0.1",
         DIGEST_SMTP_PORT="9",
         DIGEST_SMTP_SECURITY="none",
@@ -170,7 +170,9 @@ def test_a_worker_needs_neither_the_list_nor_the_templates_but_the_same_key(
         DIGEST_SUBSCRIBERS=str(tmp_path / "gone.csv"),
         DIGEST_TEMPLATES=str(broken),
     )
-    other_key = worker(project, {**env, "DIGEST_SECRET_KEY": "another-secret"}, "--once")
+    other_key = worker(
+        project, {**env, "DIGEST_SECRET_KEY": "another-secret-key-for-the-worker-tests"}, "--once"
+    )
     _, err = other_key.communicate(timeout=60)
     assert other_key.returncode == 1 and "made with another signing key" in err
     assert received(counts) == []

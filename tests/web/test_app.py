@@ -24,7 +24,7 @@ from tests.smtp_server import PortZeroController, RecordingHandler
 
 Server = tuple[PortZeroController, RecordingHandler]
 LIST_ID = "the-sample-digest.example.org"
-SECRET = b"test-secret"
+SECRET = b"test-secret-key-for-the-digest-tests"
 
 
 class Site:
