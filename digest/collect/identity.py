@@ -37,7 +37,10 @@ def canonical_url(url: str) -> str:
         host = f"{host}:{port}"
     # Segments are kept verbatim: re-encoding could change what the server sees.
     query = "&".join(p for p in parts.query.split("&") if p and not _tracking(p))
-    return urlunsplit((scheme, host, parts.path or "/", query, ""))
+    canonical = urlunsplit((scheme, host, parts.path or "/", query, ""))
+    # Space before a dropped fragment now ends the URL: a second pass would
+    # trim it, so this one does (canonical URLs are idempotent; a property test).
+    return canonical if canonical == canonical.rstrip() else canonical_url(canonical)
 
 
 def _tracking(segment: str) -> bool:
