@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 MAX_PAUSE = 300.0
@@ -33,11 +34,17 @@ class Limits:
 class Pacer:
     """Hands out send slots to the pool's workers, one message at a time."""
 
-    def __init__(self, limits: Limits, stop: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        limits: Limits,
+        stop: threading.Event | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.limits = limits
         self.lock = threading.Lock()
         self.stop = stop or threading.Event()
-        now = time.monotonic()
+        self.clock = clock  # the tests' own clock makes the schedule exact
+        now = clock()
         self.next_slot = now
         self.paused_until = now
         self.streak = 0
@@ -49,8 +56,14 @@ class Pacer:
 
     def wait(self) -> None:
         """Block until this worker may send one message (or stop is set)."""
+        delay = self.reserve()
+        if delay > 0:
+            self.stop.wait(delay)
+
+    def reserve(self) -> float:
+        """Take the next send slot; the seconds until it comes."""
         with self.lock:
-            now = time.monotonic()
+            now = self.clock()
             slot = max(now, self.paused_until)
             if self.limits.per_second > 0:
                 slot = max(slot, self.next_slot)
@@ -62,8 +75,7 @@ class Pacer:
             if slot == now:  # the pace the server keeps up with unasked, pauses aside
                 self.interval = 0.8 * self.interval + 0.2 * min(1.0, now - self.last_slot)
             self.last_slot = slot
-        if slot > now:
-            self.stop.wait(slot - now)
+        return slot - now
 
     def _hour_slot(self, now: float) -> float:
         rate = self.limits.per_hour / 3600.0
@@ -79,7 +91,7 @@ class Pacer:
         """The server said to slow down: pause every worker (doubling while it
         keeps saying so after each pause) and halve the pace. Returns the pause."""
         with self.lock:
-            now = time.monotonic()
+            now = self.clock()
             if now < self.paused_until:
                 return self.paused_until - now  # an echo of a message sent before the pause
             self.streak += 1

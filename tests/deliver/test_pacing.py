@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 import threading
-import time
+
+import pytest
 
 from digest.deliver.pacing import Limits, Pacer, backoff
 
@@ -18,43 +19,63 @@ def test_backoff_doubles_with_jitter_that_never_shortens_the_wait() -> None:
         assert len(set(delays)) == 200  # jitter: no two retries due at once
 
 
+class Clock:
+    """A clock the test moves: the schedule comes out exact, whatever the load."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_per_second_limit_spaces_messages() -> None:
-    pacer = Pacer(Limits(per_second=20))
-    start = time.monotonic()
-    for _ in range(6):
-        pacer.wait()
-    assert time.monotonic() - start >= 5 / 20 - 0.01
+    pacer = Pacer(Limits(per_second=20), clock=Clock())
+    waits = [pacer.reserve() for _ in range(6)]
+    assert waits == pytest.approx([0.0, 0.05, 0.1, 0.15, 0.2, 0.25])
 
 
-def test_hourly_limit_counts_earlier_sends_and_stop_wakes_the_wait() -> None:
+def test_hourly_limit_counts_earlier_sends() -> None:
+    clock = Clock()
+    pacer = Pacer(Limits(per_hour=3600, sent_last_hour=3600), clock=clock)
+    assert pacer.reserve() == pytest.approx(1.0)  # the hour is used up: a second away
+    clock.now += 10
+    assert pacer.reserve() == pytest.approx(0.0)  # ten seconds earned ten slots
+    assert pacer.reserve() == pytest.approx(0.0)
+
+
+def test_a_stop_wakes_a_worker_waiting_for_its_slot() -> None:
     stop = threading.Event()
-    pacer = Pacer(Limits(per_hour=3600, sent_last_hour=3600), stop)
-    threading.Timer(0.2, stop.set).start()
-    start = time.monotonic()
-    pacer.wait()  # the hour is used up: the next slot is a second away
-    waited = time.monotonic() - start
-    assert 0.15 <= waited < 0.9
+    pacer = Pacer(Limits(per_hour=1, sent_last_hour=1), stop)  # the next slot is an hour away
+    waiting = threading.Thread(target=pacer.wait)
+    waiting.start()
+    stop.set()
+    waiting.join(30)  # a bound, not a measure: without the stop it would wait an hour
+    assert not waiting.is_alive()
 
 
 def test_throttle_pauses_longer_each_time_the_server_repeats_it_after_a_pause() -> None:
-    pacer = Pacer(Limits(pause=0.05))
+    clock = Clock()
+    pacer = Pacer(Limits(pause=0.05), clock=clock)
     assert pacer.throttle() == 0.05
+    clock.now += 0.01
     # Answers to messages sent before the pause are echoes: no longer pause.
-    assert all(pacer.throttle() <= 0.05 for _ in range(5))
+    assert all(pacer.throttle() == pytest.approx(0.04) for _ in range(5))
     assert pacer.streak == 1
-    time.sleep(0.06)
+    clock.now += 0.05
     assert pacer.throttle() == 0.1  # said again after the pause: twice as long
     pacer.relax()
-    time.sleep(0.11)
+    clock.now += 0.11
     assert pacer.throttle() == 0.05  # a message went through in between
 
 
 def test_throttle_halves_the_pace_and_answers_bring_it_back() -> None:
-    pacer = Pacer(Limits(pause=0.001))
+    clock = Clock()
+    pacer = Pacer(Limits(pause=0.001), clock=clock)
     pacer.throttle()
     slowed = pacer.gap
     assert slowed > 0
-    time.sleep(0.002)
+    clock.now += 0.002
     pacer.throttle()
     assert pacer.gap == 2 * slowed
     answers = 0
