@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from digest import collect, edition
 from digest.collect import Problem
 from digest.config import SectionConfig, Settings, SummaryOptions
-from digest.deliver import bounces, subscribers
+from digest.deliver import bounces, export, subscribers
 from digest.deliver import preview as looking
 from digest.deliver.listing import everyone
 from digest.deliver.message import bounce_mailbox, sender_address
@@ -275,8 +275,8 @@ def export_subscribers(
     with opened(settings.database) as db:
         rows = everyone(settings.subscribers, db, on_problem)
         if out is None:
-            return subscribers.export(settings.subscribers, db, stream, on_problem, rows)
-        return subscribers.export_to(settings.subscribers, db, out, on_problem, rows)
+            return export.export(settings.subscribers, db, stream, on_problem, rows)
+        return export.export_to(settings.subscribers, db, out, on_problem, rows)
 
 
 def unsubscribe(settings: Settings, items: Iterable[str]) -> list[str]:

@@ -7,22 +7,20 @@ number and skipped; the rest go on. Memory stays flat whatever the length.
 
 from __future__ import annotations
 
-import csv
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
-from typing import TextIO
 from zoneinfo import available_timezones
 
 from digest.deliver import addresses, tokens
 from digest.deliver.addresses import EmailNotValidError
-from digest.deliver.csvrows import Record, guard, open_list, records
+from digest.deliver.csvrows import Record, open_list, records
 from digest.deliver.csvrows import RowError as RowError  # re-exported: callers know it from here
 from digest.errors import SubscriberError
 from digest.model import Subscriber
-from digest.store import audience, signups
+from digest.store import audience
 from digest.store.db import Database
 
 STATUSES = ("active", "unsubscribed", "bounced")
@@ -329,71 +327,6 @@ def zones_named(path: Path) -> set[str]:
     except (SubscriberError, UnicodeError):
         return set()
     return found & _zones()
-
-
-def header_of(path: Path) -> list[str]:
-    with open_list(path) as handle:
-        return parse_header(next(records(handle, path), None), path)
-
-
-def export(
-    path: Path,
-    db: Database,
-    out: TextIO,
-    on_problem: Callable[[RowError], None],
-    rows: Iterable[Subscriber] | None = None,
-) -> int:
-    """Write the list with current statuses and sections to `out`, keeping every
-    column; bad and repeated rows are reported and left out. `rows` is the list
-    to write (the CSV's own rows by default; the send's list has sign-ups too).
-    Returns rows written."""
-    columns = header_of(path)
-    wanted = ["name", "sections", "status"]
-    if signups.count(db, signups.CONFIRMED):
-        wanted += ["timezone", "consented_at"]
-    columns += [c for c in wanted if c not in columns]
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([guard(column) for column in columns])
-    written = 0
-    for sub in with_database_state(db, _good_rows(path, on_problem) if rows is None else rows):
-        values = {
-            "email": sub.email,
-            "name": sub.name,
-            "sections": ";".join(sorted(sub.sections)),
-            "status": sub.status,
-            "timezone": sub.timezone,
-            "consented_at": sub.consented_at,
-            **dict(sub.extra),
-        }
-        writer.writerow([guard(values.get(column, "")) for column in columns])
-        written += 1
-    return written
-
-
-def _good_rows(path: Path, on_problem: Callable[[RowError], None]) -> Iterator[Subscriber]:
-    for item in unique_subscribers(path):
-        if isinstance(item, RowError):
-            on_problem(item)
-        else:
-            yield item
-
-
-def export_to(
-    path: Path,
-    db: Database,
-    out: Path,
-    on_problem: Callable[[RowError], None],
-    rows: Iterable[Subscriber] | None = None,
-) -> int:
-    """`export` into a file that is replaced only once complete."""
-    partial = out.with_name(out.name + ".partial")
-    try:
-        with partial.open("w", encoding="utf-8", newline="") as handle:
-            count = export(path, db, handle, on_problem, rows)
-        partial.replace(out)
-    except OSError as e:
-        raise SubscriberError(f"cannot write {out} ({e.strerror}); check the --out path") from e
-    return count
 
 
 def unsubscribe(db: Database, secret: bytes, list_name: str, items: Iterable[str]) -> list[str]:

@@ -1,6 +1,7 @@
 """The delivery ledger: one row per (edition, subscriber), written for every
 recipient before the first message goes out and updated with the server's
-answer. Every statement that touches the ledger lives here.
+answer. Every statement that touches the ledger lives here, but for the
+late-bounce ones in `digest.store.bounces`.
 """
 
 from __future__ import annotations
@@ -118,36 +119,6 @@ def _delivery(r: Row) -> Delivery:
     )
 
 
-def rows_to_try(
-    db: Database,
-    edition_id: str,
-    statuses: Sequence[str],
-    after: str = "",
-    limit: int = 500,
-    tried_before: str | None = None,
-    due_by: str | None = None,
-) -> list[Delivery]:
-    """The next rows in `statuses`, in address order after `after` (keyset
-    paging: each batch costs the same however long the ledger is); only rows
-    last tried before `tried_before`, and due (their wave) by `due_by`."""
-    clause = "" if tried_before is None else " AND updated_at <= ?"
-    clause += "" if due_by is None else " AND due_at <= ?"
-    rows = db.all(
-        "SELECT email, address, name, fields, variant, message_id, line, attempts, status"
-        f" FROM deliveries WHERE edition_id = ? AND status IN ({marks(len(statuses))})"
-        f" AND email > ?{clause} ORDER BY email LIMIT ?",
-        (
-            edition_id,
-            *statuses,
-            after,
-            *(() if tried_before is None else (tried_before,)),
-            *(() if due_by is None else (due_by,)),
-            limit,
-        ),
-    )
-    return [_delivery(r) for r in rows]
-
-
 CLAIMED = (
     "SELECT email FROM deliveries WHERE edition_id = ? AND status IN ({statuses}){before}"
     " ORDER BY email LIMIT ?"
@@ -172,21 +143,26 @@ def claim(
     before += "" if due_by is None else " AND due_at <= ?"
     chosen = CLAIMED.format(statuses=marks(len(statuses)), before=before)
     if db.backend == "postgres":
-        chosen += " FOR UPDATE SKIP LOCKED"
+        # Materialized: inside `IN (...)` PostgreSQL may scan the subquery
+        # again, and a rescan skips the rows this statement just locked and
+        # takes the next ones, so one claim would take far more than `limit`.
+        chosen = f"MATERIALIZED ({chosen} FOR UPDATE SKIP LOCKED)"
+    else:
+        chosen = f"({chosen})"
     rows = db.all(
-        f"UPDATE deliveries SET status = ?, worker = ?, updated_at = ? WHERE edition_id = ?"
-        f" AND email IN ({chosen}) RETURNING email, address, name, fields, variant,"
-        " message_id, line, attempts, status",
+        f"WITH chosen AS {chosen} UPDATE deliveries SET status = ?, worker = ?, updated_at = ?"
+        " WHERE edition_id = ? AND email IN (SELECT email FROM chosen) RETURNING email,"
+        " address, name, fields, variant, message_id, line, attempts, status",
         (
-            SENDING,
-            worker,
-            now(),
-            edition_id,
             edition_id,
             *statuses,
             *(() if tried_before is None else (tried_before,)),
             *(() if due_by is None else (due_by,)),
             limit,
+            SENDING,
+            worker,
+            now(),
+            edition_id,
         ),
     )
     return sorted((_delivery(r) for r in rows), key=lambda d: d.email)
@@ -200,17 +176,6 @@ def release(db: Database, edition_id: str, emails: Iterable[str]) -> None:
             "UPDATE deliveries SET status = ?, worker = NULL, updated_at = ?"
             " WHERE edition_id = ? AND email = ? AND status = ?",
             [(PENDING, stamp, edition_id, email, SENDING) for email in emails],
-        )
-
-
-def set_status(db: Database, edition_id: str, emails: Iterable[str], status: str) -> None:
-    """Before a group goes to the pool (`sending`: what a crash may leave in
-    flight), or back to `pending` when it was never tried."""
-    stamp = now()
-    with db.transaction():
-        db.executemany(
-            "UPDATE deliveries SET status = ?, updated_at = ? WHERE edition_id = ? AND email = ?",
-            [(status, stamp, edition_id, email) for email in emails],
         )
 
 
@@ -427,47 +392,3 @@ def sent_since(db: Database, since: str) -> int:
             "SELECT COUNT(*) FROM deliveries WHERE status = ? AND updated_at >= ?", (SENT, since)
         )
     )
-
-
-@dataclass(frozen=True)
-class Sent:
-    """The delivery a bounce report names."""
-
-    edition_id: str
-    email: str
-    status: str
-
-
-def by_message_id(db: Database, message_id: str) -> Sent | None:
-    row = db.one(
-        "SELECT edition_id, email, status FROM deliveries WHERE message_id = ? LIMIT 1",
-        (message_id,),
-    )
-    return (
-        None if row is None else Sent(str(row["edition_id"]), str(row["email"]), str(row["status"]))
-    )
-
-
-def mark_bounced(db: Database, edition_id: str, email: str, reply: str) -> None:
-    """A delivery the server accepted and the far end refused later."""
-    db.execute(
-        "UPDATE deliveries SET status = ?, last_reply = ?, updated_at = ?"
-        " WHERE edition_id = ? AND email = ? AND status IN (?, ?)",
-        (BOUNCED, reply, now(), edition_id, email, SENT, BOUNCED),
-    )
-
-
-def bounced_in_a_row(db: Database, email: str, limit: int) -> int:
-    """How many of this address's latest deliveries (newest edition first, up
-    to `limit`) bounced, until one that did not."""
-    rows = db.all(
-        "SELECT d.status FROM deliveries d JOIN editions e ON e.id = d.edition_id"
-        " WHERE d.email = ? AND d.status IN (?, ?) ORDER BY e.number DESC LIMIT ?",
-        (email.lower(), SENT, BOUNCED, limit),
-    )
-    streak = 0
-    for row in rows:
-        if row["status"] != BOUNCED:
-            break
-        streak += 1
-    return streak

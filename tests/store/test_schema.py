@@ -52,7 +52,7 @@ def test_a_release_file_is_upgraded_with_nothing_lost(tmp_path: Path) -> None:
         assert ledger.counts(db, SECOND) == {}  # its pending rows are written again
         assert audience.state_of(db, "grace@example.org")[0] == "unsubscribed: by hand"
         assert audience.state_of(db, "edsger@example.org")[1] == {"science", "technology"}
-        [deferred] = ledger.rows_to_try(db, FIRST, [ledger.DEFERRED])
+        [deferred] = ledger.claim(db, FIRST, [ledger.DEFERRED], "w1")
         assert deferred.address == "edsger@example.org"
         assert deferred.message_id.startswith("<2026-11-30t0537.")
     for name, before in counts.items():

@@ -72,7 +72,7 @@ def test_the_ledger_keeps_message_ids_and_final_rows(db: Database) -> None:
     ledger.add(db, "e", [ENTRY])
     moved = ledger.Entry("ada@example.org", "ada@example.org", "Ada L.", (), "science", "<other>")
     ledger.add(db, "e", [moved])  # pending: the newer copy details win, not the Message-ID
-    [row] = ledger.rows_to_try(db, "e", [ledger.PENDING])
+    [row] = ledger.claim(db, "e", [ledger.PENDING], "w1")
     assert (row.name, row.variant, row.message_id, row.fields) == ("Ada L.", "science", "<m>", ())
     ledger.record_results(
         db,
@@ -81,26 +81,43 @@ def test_the_ledger_keeps_message_ids_and_final_rows(db: Database) -> None:
         [("Ada@example.org", "bounced: 550 no")],
     )
     ledger.add(db, "e", [ENTRY])  # final: nothing changes
-    [row] = ledger.rows_to_try(db, "e", [ledger.BOUNCED])
-    assert (row.name, row.attempts) == ("Ada L.", 1)
     assert ledger.counts(db, "e") == {"bounced": 1}
+    [row] = ledger.claim(db, "e", [ledger.BOUNCED], "w1")
+    assert (row.name, row.attempts) == ("Ada L.", 1)
     assert audience.state_of(db, "ada@example.org")[0] == "bounced: 550 no"
 
 
-def test_ledger_pages_by_address_and_cancels_what_is_open(db: Database) -> None:
+def test_ledger_is_claimed_in_address_order_and_cancels_what_is_open(db: Database) -> None:
     entries = [
         ledger.Entry(f"r{n:03}@x.org", f"r{n:03}@x.org", "", (), "", f"<{n}>") for n in range(7)
     ]
     ledger.add(db, "e", entries)
-    first = ledger.rows_to_try(db, "e", [ledger.PENDING], limit=3)
-    second = ledger.rows_to_try(db, "e", [ledger.PENDING], after=first[-1].email, limit=3)
+    first = ledger.claim(db, "e", [ledger.PENDING], "w1", limit=3)
+    second = ledger.claim(db, "e", [ledger.PENDING], "w2", limit=3)
+    assert (len(first), len(second)) == (3, 3)
     assert [r.email for r in first + second] == [e.email for e in entries[:6]]
-    ledger.set_status(db, "e", ["r000@x.org"], ledger.SENDING)
-    assert ledger.reset_sending(db, "e") == 1
+    assert ledger.counts(db, "e") == {"sending": 6, "pending": 1}
+    assert ledger.reset_sending(db, "e") == 6
     ledger.record_results(db, "e", [("r001@x.org", ledger.SENT, "250 ok")], [])
     assert ledger.cancel_open(db, "e") == 6
     assert ledger.counts(db, "e") == {"sent": 1, "cancelled": 6}
     assert ledger.sent_variants(db, "e") == {""}
+
+
+def test_concurrent_claims_skip_held_rows_and_keep_to_their_limit(pg_url: str) -> None:
+    first, second = store.connect(pg_url), store.connect(pg_url)
+    entries = [
+        ledger.Entry(f"r{n:03}@x.org", f"r{n:03}@x.org", "", (), "", f"<{n}>") for n in range(9)
+    ]
+    ledger.add(first, "e", entries)
+    with first.transaction():  # the first worker's rows stay locked meanwhile
+        held = ledger.claim(first, "e", [ledger.PENDING], "w1", limit=4)
+        taken = ledger.claim(second, "e", [ledger.PENDING], "w2", limit=4)
+    assert [r.email for r in held] == [e.email for e in entries[:4]]
+    assert [r.email for r in taken] == [e.email for e in entries[4:8]]
+    assert ledger.counts(second, "e") == {"sending": 8, "pending": 1}
+    first.close()
+    second.close()
 
 
 def test_suppressions_and_preferences_are_read_by_batch(db: Database) -> None:
@@ -172,5 +189,5 @@ def test_hostile_values_reach_the_ledger_intact(db: Database, fresh: bool) -> No
     fields = (("Company", "a\tb\\c\nd"),)
     entry = ledger.Entry("e@x.org", "E@x.org", name, fields, "tech;science", "<m\\1>", 7)
     ledger.add(db, "ed", [entry], fresh=fresh)
-    [row] = ledger.rows_to_try(db, "ed", [ledger.PENDING])
+    [row] = ledger.claim(db, "ed", [ledger.PENDING], "w1")
     assert (row.name, row.fields, row.message_id, row.line) == (name, fields, "<m\\1>", 7)
