@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,36 @@ class Subscriber:
     @property
     def active(self) -> bool:
         return self.status == "active"
+
+
+class LedgerEntry(NamedTuple):
+    """A recipient of an edition as the fan-out writes them to the ledger:
+    everything their copy needs. (A named tuple, not a dataclass: a million
+    are made in one fan-out.)"""
+
+    email: str  # the key: the address in lower case
+    address: str  # as written in the list
+    name: str
+    fields: tuple[tuple[str, str], ...]
+    variant: str
+    message_id: str
+    line: int = 0
+    due_at: str = ""  # ISO UTC time of the reader's wave; '' is at once
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A ledger row on its way to the server."""
+
+    email: str
+    address: str
+    name: str
+    fields: tuple[tuple[str, str], ...]
+    variant: str
+    message_id: str
+    line: int
+    attempts: int
+    status: str
 
 
 def article_to_dict(article: Article) -> dict[str, object]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from digest.deliver.audience import SEND, Copy
 from digest.deliver.message import MessageIds
 from digest.deliver.waves import Waves
+from digest.model import LedgerEntry
 from digest.store import ledger
 from digest.store.db import Database
 from digest.store.pool import reconnect
@@ -48,11 +49,11 @@ def fan_out(
     `waves` (local time), each row due at its reader's wave."""
     result = FanOut()
     # A first fan-out cannot meet a row already there: the fast path for it.
-    written = ledger.count_all(db, edition_id)
+    written = sum(ledger.counts(db, edition_id).values())
     fresh = written == 0
     # A fan-out run again numbers on after the rows the first one wrote.
     ids = MessageIds(secret, edition_id, domain, written)
-    entries: list[ledger.Entry] = []
+    entries: list[LedgerEntry] = []
     with Writer(db, edition_id, fresh) as write:
         for copy in copies:
             result.add(copy.reason)
@@ -74,7 +75,7 @@ class Writer:
 
     def __init__(self, db: Database, edition_id: str, fresh: bool) -> None:
         self.db, self.edition_id, self.fresh = db, edition_id, fresh
-        self.queue: queue.Queue[list[ledger.Entry] | None] = queue.Queue(maxsize=2)
+        self.queue: queue.Queue[list[LedgerEntry] | None] = queue.Queue(maxsize=2)
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
 
@@ -84,7 +85,7 @@ class Writer:
             self.thread.start()
         return self
 
-    def __call__(self, entries: list[ledger.Entry]) -> None:
+    def __call__(self, entries: list[LedgerEntry]) -> None:
         if not entries:
             return
         if self.thread is None:
@@ -115,13 +116,13 @@ class Writer:
             own.close()
 
 
-def _entry(copy: Copy, variant: str, ids: MessageIds, due_at: str) -> ledger.Entry:
+def _entry(copy: Copy, variant: str, ids: MessageIds, due_at: str) -> LedgerEntry:
     sub = copy.subscriber
     key = sub.email.lower()
-    return ledger.Entry(key, sub.email, sub.name, sub.extra, variant, ids(key), sub.line, due_at)
+    return LedgerEntry(key, sub.email, sub.name, sub.extra, variant, ids(key), sub.line, due_at)
 
 
-def _write(db: Database, edition_id: str, entries: list[ledger.Entry], fresh: bool) -> None:
+def _write(db: Database, edition_id: str, entries: list[LedgerEntry], fresh: bool) -> None:
     if entries:
         with db.transaction():
             ledger.add(db, edition_id, entries, fresh)

@@ -79,9 +79,9 @@ def deliver_edition(
     if row is not None and row.state == editions.BUILT:
         waves = Waves(edition.created, settings.timezone, moment) if settings.local_time else None
         result.fan_out = _fan_out(settings, db, edition, compiler.secret, result.row_errors, waves)
-        stored.store(ledger.variants_in(db, edition.id))
+        stored.store(ledger.variants(db, edition.id))
         editions.set_state(db, edition.id, editions.SENDING)
-    variants = ledger.variants_in(db, edition.id)
+    variants = ledger.variants(db, edition.id)
     base = stored.link_base(min(variants)) if variants else settings.base_url
     due_by = moment.isoformat(timespec="seconds")
     policy = replace(

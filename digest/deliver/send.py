@@ -33,6 +33,7 @@ from digest.deliver.transports import (
     make_transport,
 )
 from digest.errors import DigestError
+from digest.model import Delivery
 from digest.store import audience, ledger
 from digest.store.db import Database, now
 
@@ -154,7 +155,7 @@ def _claimed(run: _Run, skeleton_for: SkeletonFor) -> Iterator[list[Job]]:
         yield [_job(r, skeleton_for(r.variant)) for r in rows if r.email not in reasons]
 
 
-def _job(row: ledger.Delivery, skeleton: MessageSkeleton) -> Job:
+def _job(row: Delivery, skeleton: MessageSkeleton) -> Job:
     sender = return_path(skeleton, row.message_id)
     return Job(
         row.email,
@@ -168,7 +169,7 @@ def _job(row: ledger.Delivery, skeleton: MessageSkeleton) -> Job:
     )
 
 
-def _claim(run: _Run) -> list[ledger.Delivery]:
+def _claim(run: _Run) -> list[Delivery]:
     statuses, before = run.policy.statuses, run.policy.tried_before
     if ledger.PENDING in statuses and before is None:
         rows = ledger.claim(

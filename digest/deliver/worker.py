@@ -136,7 +136,7 @@ def _one_round(
             continue
         found = True
         stored = StoredVariants(db, row.id, secret)
-        variants = ledger.variants_in(db, row.id)
+        variants = ledger.variants(db, row.id)
         base = stored.link_base(next(iter(variants))) if variants else settings.base_url
         policy = replace(
             policy_from(settings, db),
@@ -162,6 +162,6 @@ def _due(
         return (ledger.PENDING,), None
     waited = (now - DEFERRED_WAIT).isoformat(timespec="seconds")
     young = datetime.fromisoformat(created) > now - DEFERRED_FOR
-    if young and ledger.count_due(db, edition_id, ledger.DEFERRED, waited):
+    if young and ledger.count_in(db, edition_id, (ledger.DEFERRED,), tried_before=waited):
         return (ledger.DEFERRED,), waited
     return None

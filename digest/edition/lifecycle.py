@@ -140,7 +140,7 @@ def cancel(db: Database, edition_id: str) -> Cancelled:
     assert edition is not None
     with db.transaction(immediate=True):
         rows = ledger.cancel_open(db, edition_id)
-        returned = unsent_articles(edition, ledger.sent_variants(db, edition_id))
+        returned = unsent_articles(edition, ledger.variants(db, edition_id, ledger.SENT))
         articles.release_articles(db, edition_id, returned)
         editions.set_state(db, edition_id, editions.CANCELLED)
     return Cancelled(edition_id, rows, returned)

@@ -1,16 +1,15 @@
 """The delivery ledger: one row per (edition, subscriber), written for every
 recipient before the first message goes out and updated with the server's
-answer. Every statement that touches the ledger lives here, but for the
-late-bounce ones in `digest.store.bounces`.
+answer. Every statement that touches the ledger lives here.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import NamedTuple
 
+from digest.model import Delivery, LedgerEntry
 from digest.store.db import Database, PostgresDatabase, Row, marks, now
 
 PENDING, SENDING, SENT, DEFERRED = "pending", "sending", "sent", "deferred"
@@ -18,36 +17,6 @@ BOUNCED, FAILED, SUPPRESSED, CANCELLED = "bounced", "failed", "suppressed", "can
 # Final for the edition: nothing more will be tried for that row.
 FINAL_STATES = (SENT, BOUNCED, FAILED, SUPPRESSED, CANCELLED)
 OPEN_STATES = (PENDING, SENDING, DEFERRED)
-
-
-class Entry(NamedTuple):
-    """A recipient as the fan-out writes them: everything their copy needs.
-    (A named tuple, not a dataclass: a million are made in one fan-out.)"""
-
-    email: str  # the key: the address in lower case
-    address: str  # as written in the list
-    name: str
-    fields: tuple[tuple[str, str], ...]
-    variant: str
-    message_id: str
-    line: int = 0
-    due_at: str = ""  # ISO UTC time of the reader's wave; '' is at once
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """A ledger row on its way to the server."""
-
-    email: str
-    address: str
-    name: str
-    fields: tuple[tuple[str, str], ...]
-    variant: str
-    message_id: str
-    line: int
-    attempts: int
-    status: str
-
 
 UPSERT = (
     " ON CONFLICT (edition_id, email) DO UPDATE SET address = excluded.address,"
@@ -61,7 +30,7 @@ COLUMNS = (
 )
 
 
-def add(db: Database, edition_id: str, entries: Sequence[Entry], fresh: bool = False) -> None:
+def add(db: Database, edition_id: str, entries: Sequence[LedgerEntry], fresh: bool = False) -> None:
     """Write pending rows; a row already there keeps its state and Message-ID,
     and takes the newer copy details only while nothing final is recorded.
     With PostgreSQL the rows travel by COPY (a million in seconds), straight
@@ -119,12 +88,6 @@ def _delivery(r: Row) -> Delivery:
     )
 
 
-CLAIMED = (
-    "SELECT email FROM deliveries WHERE edition_id = ? AND status IN ({statuses}){before}"
-    " ORDER BY email LIMIT ?"
-)
-
-
 def claim(
     db: Database,
     edition_id: str,
@@ -141,29 +104,21 @@ def claim(
     two of them."""
     before = "" if tried_before is None else " AND updated_at <= ?"
     before += "" if due_by is None else " AND due_at <= ?"
-    chosen = CLAIMED.format(statuses=marks(len(statuses)), before=before)
-    if db.backend == "postgres":
-        # Materialized: inside `IN (...)` PostgreSQL may scan the subquery
-        # again, and a rescan skips the rows this statement just locked and
-        # takes the next ones, so one claim would take far more than `limit`.
-        chosen = f"MATERIALIZED ({chosen} FOR UPDATE SKIP LOCKED)"
-    else:
-        chosen = f"({chosen})"
+    filters = [t for t in (tried_before, due_by) if t is not None]
+    chosen = (
+        "SELECT email FROM deliveries WHERE edition_id = ?"
+        f" AND status IN ({marks(len(statuses))}){before} ORDER BY email LIMIT ?"
+    )
+    # Materialized: inside `IN (...)` PostgreSQL may scan the subquery again,
+    # and a rescan skips the rows this statement just locked and takes the
+    # next ones, so one claim would take far more than `limit`.
+    pg = db.backend == "postgres"
+    chosen = f"MATERIALIZED ({chosen} FOR UPDATE SKIP LOCKED)" if pg else f"({chosen})"
     rows = db.all(
         f"WITH chosen AS {chosen} UPDATE deliveries SET status = ?, worker = ?, updated_at = ?"
         " WHERE edition_id = ? AND email IN (SELECT email FROM chosen) RETURNING email,"
         " address, name, fields, variant, message_id, line, attempts, status",
-        (
-            edition_id,
-            *statuses,
-            *(() if tried_before is None else (tried_before,)),
-            *(() if due_by is None else (due_by,)),
-            limit,
-            SENDING,
-            worker,
-            now(),
-            edition_id,
-        ),
+        (edition_id, *statuses, *filters, limit, SENDING, worker, now(), edition_id),
     )
     return sorted((_delivery(r) for r in rows), key=lambda d: d.email)
 
@@ -225,20 +180,41 @@ def reset_sending(db: Database, edition_id: str) -> int:
     return int(cursor.rowcount)
 
 
-def count_all(db: Database, edition_id: str) -> int:
-    return int(db.scalar("SELECT COUNT(*) FROM deliveries WHERE edition_id = ?", (edition_id,)))
+def release_worker(db: Database, worker: str) -> None:
+    """A worker's clean stop: the rows it still holds were never tried."""
+    db.execute(
+        "UPDATE deliveries SET status = ?, worker = NULL WHERE worker = ? AND status = ?",
+        (PENDING, worker, SENDING),
+    )
+
+
+def release_orphans(db: Database) -> int:
+    """Rows in flight for a sender no longer registered go back to pending,
+    with their Message-ID (see `digest.store.workers.reap`)."""
+    cursor = db.execute(
+        "UPDATE deliveries SET status = ?, worker = NULL WHERE status = ?"
+        " AND (worker IS NULL OR worker NOT IN (SELECT id FROM workers))",
+        (PENDING, SENDING),
+    )
+    return int(cursor.rowcount)
 
 
 def count_in(
-    db: Database, edition_id: str, statuses: Sequence[str], due_by: str | None = None
+    db: Database,
+    edition_id: str,
+    statuses: Sequence[str],
+    due_by: str | None = None,
+    tried_before: str | None = None,
 ) -> int:
-    """Rows in `statuses` (only those due by `due_by`, when given)."""
-    due = "" if due_by is None else " AND due_at <= ?"
+    """Rows in `statuses`, only those due by `due_by` and last tried before
+    `tried_before` (ISO UTC times) when given."""
+    when = "" if due_by is None else " AND due_at <= ?"
+    when += "" if tried_before is None else " AND updated_at <= ?"
     return int(
         db.scalar(
             "SELECT COUNT(*) FROM deliveries WHERE edition_id = ?"
-            f" AND status IN ({marks(len(statuses))}){due}",
-            (edition_id, *statuses, *(() if due_by is None else (due_by,))),
+            f" AND status IN ({marks(len(statuses))}){when}",
+            (edition_id, *statuses, *(t for t in (due_by, tried_before) if t is not None)),
         )
     )
 
@@ -266,17 +242,6 @@ def next_wave(db: Database, edition_id: str, after: str) -> str | None:
         (edition_id, PENDING, after),
     )
     return None if value is None else str(value)
-
-
-def count_due(db: Database, edition_id: str, status: str, tried_before: str) -> int:
-    """Rows in `status` last tried before an ISO time: due another round."""
-    return int(
-        db.scalar(
-            "SELECT COUNT(*) FROM deliveries WHERE edition_id = ? AND status = ?"
-            " AND updated_at <= ?",
-            (edition_id, status, tried_before),
-        )
-    )
 
 
 def count_open_suppressed(db: Database, edition_id: str) -> int:
@@ -316,17 +281,13 @@ def cancel_open(db: Database, edition_id: str) -> int:
     return int(cursor.rowcount)
 
 
-def variants_in(db: Database, edition_id: str) -> set[str]:
-    """Every copy (variant key) the edition's recipients get."""
-    rows = db.all("SELECT DISTINCT variant FROM deliveries WHERE edition_id = ?", (edition_id,))
-    return {str(row["variant"]) for row in rows}
-
-
-def sent_variants(db: Database, edition_id: str) -> set[str]:
-    """The copies (variant keys) at least one subscriber received."""
+def variants(db: Database, edition_id: str, status: str | None = None) -> set[str]:
+    """The copies (variant keys) the edition's recipients get, or, given a
+    `status`, those of the rows in it (SENT: the copies someone received)."""
+    where = "" if status is None else " AND status = ?"
     rows = db.all(
-        "SELECT DISTINCT variant FROM deliveries WHERE edition_id = ? AND status = ?",
-        (edition_id, SENT),
+        f"SELECT DISTINCT variant FROM deliveries WHERE edition_id = ?{where}",
+        (edition_id, *(() if status is None else (status,))),
     )
     return {str(row["variant"]) for row in rows}
 
@@ -392,3 +353,46 @@ def sent_since(db: Database, since: str) -> int:
             "SELECT COUNT(*) FROM deliveries WHERE status = ? AND updated_at >= ?", (SENT, since)
         )
     )
+
+
+class Sent(NamedTuple):
+    """The delivery a bounce report names."""
+
+    edition_id: str
+    email: str
+    status: str
+
+
+def by_message_id(db: Database, message_id: str) -> Sent | None:
+    row = db.one(
+        "SELECT edition_id, email, status FROM deliveries WHERE message_id = ? LIMIT 1",
+        (message_id,),
+    )
+    return (
+        None if row is None else Sent(str(row["edition_id"]), str(row["email"]), str(row["status"]))
+    )
+
+
+def mark_bounced(db: Database, edition_id: str, email: str, reply: str) -> None:
+    """A delivery the server accepted and the far end refused later."""
+    db.execute(
+        "UPDATE deliveries SET status = ?, last_reply = ?, updated_at = ?"
+        " WHERE edition_id = ? AND email = ? AND status IN (?, ?)",
+        (BOUNCED, reply, now(), edition_id, email, SENT, BOUNCED),
+    )
+
+
+def bounced_in_a_row(db: Database, email: str, limit: int) -> int:
+    """How many of this address's latest deliveries (newest edition first, up
+    to `limit`) bounced, until one that did not."""
+    rows = db.all(
+        "SELECT d.status FROM deliveries d JOIN editions e ON e.id = d.edition_id"
+        " WHERE d.email = ? AND d.status IN (?, ?) ORDER BY e.number DESC LIMIT ?",
+        (email.lower(), SENT, BOUNCED, limit),
+    )
+    streak = 0
+    for row in rows:
+        if row["status"] != BOUNCED:
+            break
+        streak += 1
+    return streak

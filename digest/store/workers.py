@@ -10,8 +10,8 @@ import os
 import socket
 import uuid
 
+from digest.store import ledger
 from digest.store.db import Database, now
-from digest.store.ledger import PENDING, SENDING
 
 
 def _clock(db: Database) -> str:
@@ -41,10 +41,7 @@ def beat(db: Database, worker: str) -> bool:
 def unregister(db: Database, worker: str) -> None:
     """A clean stop: rows it still holds (never tried) go back to pending."""
     with db.transaction():
-        db.execute(
-            "UPDATE deliveries SET status = ?, worker = NULL WHERE worker = ? AND status = ?",
-            (PENDING, worker, SENDING),
-        )
+        ledger.release_worker(db, worker)
         db.execute("DELETE FROM workers WHERE id = ?", (worker,))
 
 
@@ -54,12 +51,7 @@ def reap(db: Database, silent_for: float) -> int:
     Message-ID; returns how many."""
     with db.transaction():
         db.execute(f"DELETE FROM workers WHERE heartbeat < {_clock(db)} - ?", (silent_for,))
-        cursor = db.execute(
-            "UPDATE deliveries SET status = ?, worker = NULL WHERE status = ?"
-            " AND (worker IS NULL OR worker NOT IN (SELECT id FROM workers))",
-            (PENDING, SENDING),
-        )
-    return int(cursor.rowcount)
+        return ledger.release_orphans(db)
 
 
 def alive(db: Database) -> list[dict[str, object]]:

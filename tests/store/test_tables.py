@@ -9,10 +9,11 @@ import json
 import pytest
 
 from digest import store
+from digest.model import LedgerEntry
 from digest.store import articles, audience, editions, ledger, meta, schema, slots
 from digest.store.db import Database
 
-ENTRY = ledger.Entry("ada@example.org", "Ada@example.org", "Ada", (("Company", "AE"),), "", "<m>")
+ENTRY = LedgerEntry("ada@example.org", "Ada@example.org", "Ada", (("Company", "AE"),), "", "<m>")
 
 
 @pytest.fixture
@@ -70,7 +71,7 @@ def test_editions_move_through_their_states(db: Database) -> None:
 
 def test_the_ledger_keeps_message_ids_and_final_rows(db: Database) -> None:
     ledger.add(db, "e", [ENTRY])
-    moved = ledger.Entry("ada@example.org", "ada@example.org", "Ada L.", (), "science", "<other>")
+    moved = LedgerEntry("ada@example.org", "ada@example.org", "Ada L.", (), "science", "<other>")
     ledger.add(db, "e", [moved])  # pending: the newer copy details win, not the Message-ID
     [row] = ledger.claim(db, "e", [ledger.PENDING], "w1")
     assert (row.name, row.variant, row.message_id, row.fields) == ("Ada L.", "science", "<m>", ())
@@ -89,7 +90,7 @@ def test_the_ledger_keeps_message_ids_and_final_rows(db: Database) -> None:
 
 def test_ledger_is_claimed_in_address_order_and_cancels_what_is_open(db: Database) -> None:
     entries = [
-        ledger.Entry(f"r{n:03}@x.org", f"r{n:03}@x.org", "", (), "", f"<{n}>") for n in range(7)
+        LedgerEntry(f"r{n:03}@x.org", f"r{n:03}@x.org", "", (), "", f"<{n}>") for n in range(7)
     ]
     ledger.add(db, "e", entries)
     first = ledger.claim(db, "e", [ledger.PENDING], "w1", limit=3)
@@ -101,13 +102,13 @@ def test_ledger_is_claimed_in_address_order_and_cancels_what_is_open(db: Databas
     ledger.record_results(db, "e", [("r001@x.org", ledger.SENT, "250 ok")], [])
     assert ledger.cancel_open(db, "e") == 6
     assert ledger.counts(db, "e") == {"sent": 1, "cancelled": 6}
-    assert ledger.sent_variants(db, "e") == {""}
+    assert ledger.variants(db, "e", ledger.SENT) == {""}
 
 
 def test_concurrent_claims_skip_held_rows_and_keep_to_their_limit(pg_url: str) -> None:
     first, second = store.connect(pg_url), store.connect(pg_url)
     entries = [
-        ledger.Entry(f"r{n:03}@x.org", f"r{n:03}@x.org", "", (), "", f"<{n}>") for n in range(9)
+        LedgerEntry(f"r{n:03}@x.org", f"r{n:03}@x.org", "", (), "", f"<{n}>") for n in range(9)
     ]
     ledger.add(first, "e", entries)
     with first.transaction():  # the first worker's rows stay locked meanwhile
@@ -187,7 +188,7 @@ def test_sign_ups_and_request_counts(db: Database) -> None:
 def test_hostile_values_reach_the_ledger_intact(db: Database, fresh: bool) -> None:
     name = "Tab\there, new\nline, back\\slash \\N, carriage\r return, ünïcode"
     fields = (("Company", "a\tb\\c\nd"),)
-    entry = ledger.Entry("e@x.org", "E@x.org", name, fields, "tech;science", "<m\\1>", 7)
+    entry = LedgerEntry("e@x.org", "E@x.org", name, fields, "tech;science", "<m\\1>", 7)
     ledger.add(db, "ed", [entry], fresh=fresh)
     [row] = ledger.claim(db, "ed", [ledger.PENDING], "w1")
     assert (row.name, row.fields, row.message_id, row.line) == (name, fields, "<m\\1>", 7)

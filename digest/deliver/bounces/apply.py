@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from digest.deliver.bounces.parse import DELAY, HARD, NONE, SOFT, Report
 from digest.deliver.message import message_id_for
-from digest.store import audience, bounces
+from digest.store import audience, bounces, ledger
 from digest.store.db import Database
 
 # What handling one report came to (besides its kind).
@@ -28,14 +28,14 @@ class Tally:
         self.counts[outcome] = self.counts.get(outcome, 0) + 1
 
 
-def match(db: Database, report: Report, domain: str) -> bounces.Sent | None:
+def match(db: Database, report: Report, domain: str) -> ledger.Sent | None:
     """The delivery a report names: by its VERP tag, else by a quoted Message-ID."""
     for tag in report.tags:
-        found = bounces.by_message_id(db, message_id_for(tag, domain))
+        found = ledger.by_message_id(db, message_id_for(tag, domain))
         if found is not None:
             return found
     for quoted in report.message_ids:
-        found = bounces.by_message_id(db, quoted)
+        found = ledger.by_message_id(db, quoted)
         if found is not None:
             return found
     return None
@@ -64,11 +64,11 @@ def _apply(db: Database, report: Report, domain: str, soft_limit: int, tally: Ta
     if report.kind == DELAY:
         return DELAY  # still being retried out there: nothing final yet
     said = " ".join(part for part in (report.status, report.reason) if part) or "no reason given"
-    bounces.mark_bounced(db, edition_id, email, f"{report.kind} bounce reported later: {said}")
+    ledger.mark_bounced(db, edition_id, email, f"{report.kind} bounce reported later: {said}")
     why = ""
     if report.kind == HARD:
         why = f"bounced: {said}"
-    elif bounces.bounced_in_a_row(db, email, soft_limit) >= soft_limit:
+    elif ledger.bounced_in_a_row(db, email, soft_limit) >= soft_limit:
         why = f"bounced: {soft_limit} soft bounces in a row, the last: {said}"
     if why:
         reason, _ = audience.state_of(db, email)
