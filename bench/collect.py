@@ -192,7 +192,8 @@ def report(rounds: list[Round], entries: int, rss: float, rss_before: float) -> 
             f" all-304 {r.repeat:.2f} s; CPU parse {r.parse_cpu:.2f} s, first {r.first_cpu:.2f} s"
         )
     cpu = min(r.first_cpu for r in rounds) / min(r.parse_cpu for r in rounds)
-    print(f"collection CPU / parse-only CPU (this process) = {cpu:.2f}")
+    # Collection parses in digest's parser processes: their CPU is not in this figure.
+    print(f"collection CPU in this process / parse-only CPU = {cpu:.2f} (parsing not counted)")
     ratio, again = first / parse, repeat / first
     verdict = {True: "PASS", False: "FAIL"}
     print(f"first run / parse-only = {ratio:.2f} (target <= 1.5): {verdict[ratio <= 1.5]}")

@@ -16,8 +16,10 @@ from digest.collect.feeds import FEED_SUFFIXES, is_html_page, is_json, read_feed
 from digest.collect.fetch import Fetcher, is_public
 from digest.collect.identity import canonical_url
 from digest.collect.outcome import Entry, Problem, SourceResult
+from digest.collect.parsing import parse
 from digest.config import Fetch, SourceConfig
 from digest.errors import SourceError
+from digest.model import ArticleSection
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +60,8 @@ async def _read_remote(
     if fetched.not_modified:
         return SourceResult(spec, not_modified=True)
     try:
-        entries, warning = await _interpret(
-            fetched.body, fetched.final_url, fetched.content_type, spec
+        entries, warning = await parse(
+            spec.url, interpret, fetched.body, fetched.final_url, fetched.content_type, spec
         )
     except SourceError as e:
         return SourceResult(spec, error=str(e))
@@ -67,22 +69,6 @@ async def _read_remote(
     if warning:
         problems = (Problem(spec.url, warning), *problems)
     return SourceResult(spec, entries, problems, validators=(fetched.etag, fetched.last_modified))
-
-
-# Bodies up to this size are parsed on the event loop: a thread hop costs more
-# than parsing a typical feed (tens of milliseconds; the GIL is handed back and
-# forth while other answers arrive), and even hostile markup this size parses
-# in under half a second. A larger body would hold every other fetch up for
-# its whole parse, so it goes to a worker thread.
-PARSE_INLINE_BYTES = 128 * 1024
-
-
-async def _interpret(
-    body: bytes, url: str, content_type: str, spec: SourceConfig
-) -> tuple[tuple[Entry, ...], str]:
-    if len(body) <= PARSE_INLINE_BYTES:
-        return interpret(body, url, content_type, spec)
-    return await asyncio.to_thread(interpret, body, url, content_type, spec)
 
 
 def interpret(
@@ -105,6 +91,11 @@ def interpret(
     return (Entry(web.read_page(body, url, spec.name)),), ""
 
 
+def main_sections_of(bodies: list[bytes | None]) -> list[tuple[ArticleSection, ...]]:
+    """Each page's article text (none for a page that could not be fetched)."""
+    return [() if body is None else web.main_sections(body) for body in bodies]
+
+
 def wants_full_text(entry: Entry, spec: SourceConfig, settings: Fetch) -> bool:
     text = len(entry.article.text)
     return bool(entry.article.url) and (spec.full_text or text < settings.full_text_min_chars)
@@ -125,9 +116,11 @@ async def full_text(
     pages = await asyncio.gather(
         *(fetcher.get(e.article.url, public_only=public_only) for e in todo)
     )
-    found = await asyncio.to_thread(
-        lambda: [() if page.error else web.main_sections(page.body) for page in pages]
-    )
+    bodies = [None if page.error else page.body for page in pages]
+    try:
+        found = await parse(spec.url, main_sections_of, bodies)
+    except SourceError as e:
+        return entries, (Problem(spec.url, f"full text not fetched, teasers kept: {e}"),)
     fuller: dict[str, Entry] = {}
     problems: list[Problem] = []
     for entry, fetched, sections in zip(todo, pages, found, strict=True):

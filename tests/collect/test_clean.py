@@ -1,11 +1,10 @@
 """Cleaning untrusted HTML: linear time whatever the markup, every block and
-word within its cap, a large body off the event loop; and properties that hold for any
+word within its cap; and properties that hold for any
 input at all (hypothesis)."""
 
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from digest import store
-from digest.collect import clean, collect, reader
+from digest.collect import collect
 from digest.collect.clean import (
     MAX_BLOCK_CHARS,
     MAX_WORD_CHARS,
@@ -69,31 +68,6 @@ def test_one_hostile_entry_does_not_push_the_others_out_of_the_email(
     for _guid, title, _link, _body in [huge, *normal]:
         assert title in html
     assert "z" * (MAX_WORD_CHARS + 1) not in html
-
-
-@pytest.mark.parametrize("entries, off_loop", [(2, False), (400, True)])
-def test_a_large_body_is_parsed_off_the_event_loop(
-    feed_server: FeedServer,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    entries: int,
-    off_loop: bool,
-) -> None:
-    threads: set[str] = set()
-    real = clean._parse
-
-    def spy(html: str) -> clean.Parsed:
-        threads.add(threading.current_thread().name)
-        return real(html)
-
-    monkeypatch.setattr(clean, "_parse", spy)
-    body = fs.rss2(fs.items("river", entries)).encode()
-    assert (len(body) > reader.PARSE_INLINE_BYTES) is off_loop
-    feed_server.routes["/feed"] = Route(body)
-    settings = fs.settings_with(tmp_path, {"news": [feed_server.url("/feed")]})
-    collect(settings.fetch, settings.sections, store.connect(settings.database))
-    on_loop = threading.main_thread().name in threads
-    assert threads and on_loop is not off_loop and len(threads) == 1
 
 
 # Properties: any text at all, HTML-like or not.
