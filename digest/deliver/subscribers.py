@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
+from typing import TypeVar
 from zoneinfo import available_timezones
 
 from digest.deliver import addresses, tokens
@@ -23,6 +24,7 @@ from digest.model import Subscriber
 from digest.store import audience
 from digest.store.db import Database
 
+T = TypeVar("T")
 STATUSES = ("active", "unsubscribed", "bounced")
 REQUIRED = ("email",)
 COLUMNS = ("email", "name", "sections", "status", "timezone", "consented_at")
@@ -196,7 +198,7 @@ def unique(
     own = seen is None
     seen = seen or Seen()
     try:
-        for batch in _chunks(items, 500):
+        for batch in batches(items, 500):
             rows = [(i.email, i.line) for i in batch if isinstance(i, Subscriber)]
             firsts = iter(seen.first_lines(rows) if rows else [])
             for item in batch:
@@ -208,19 +210,6 @@ def unique(
     finally:
         if own:
             seen.close()
-
-
-def _chunks(
-    items: Iterable[Subscriber | RowError], size: int
-) -> Iterator[list[Subscriber | RowError]]:
-    batch: list[Subscriber | RowError] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def unique_subscribers(path: Path) -> Iterator[Subscriber | RowError]:
@@ -256,8 +245,9 @@ def current(sub: Subscriber, reason: str | None, chosen: frozenset[str] | None) 
     return sub if chosen is None else replace(sub, sections=chosen)
 
 
-def batches(items: Iterable[Subscriber], size: int) -> Iterator[list[Subscriber]]:
-    batch: list[Subscriber] = []
+def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of `size` items (the last may be shorter)."""
+    batch: list[T] = []
     for item in items:
         batch.append(item)
         if len(batch) == size:

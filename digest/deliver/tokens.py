@@ -43,12 +43,10 @@ def verify(secret: bytes, list_name: str, token: str) -> str | None:
     if len(token) > MAX_TOKEN or not TOKEN_SHAPE.fullmatch(token):
         return None
     encoded_address, encoded_signature = token.split(".")
-    try:
-        address = _unb64(encoded_address)
-        signature = _unb64(encoded_signature)
-        email = address.decode("utf-8")
-    except (binascii.Error, ValueError):
+    decoded = _decoded(encoded_address, encoded_signature)
+    if decoded is None:
         return None
+    address, signature, email = decoded
     expected = _signature(secret, list_name, address)
     if not hmac.compare_digest(signature, expected) or "@" not in email:
         return None
@@ -57,6 +55,16 @@ def verify(secret: bytes, list_name: str, token: str) -> str | None:
 
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _decoded(encoded_address: str, encoded_signature: str) -> tuple[bytes, bytes, str] | None:
+    """(address bytes, signature, address text) of a token's parts, or None
+    when either is not canonical base64 or the address is not UTF-8."""
+    try:
+        address = _unb64(encoded_address)
+        return address, _unb64(encoded_signature), address.decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _unb64(text: str) -> bytes:
@@ -93,12 +101,10 @@ def verify_confirmation(secret: bytes, list_name: str, token: str) -> tuple[str,
     if len(token) > MAX_TOKEN or not CONFIRM_SHAPE.fullmatch(token):
         return None
     encoded_address, issued_text, encoded_signature = token.split(".")
-    try:
-        address = _unb64(encoded_address)
-        signature = _unb64(encoded_signature)
-        email = address.decode("utf-8")
-    except (binascii.Error, ValueError):
+    decoded = _decoded(encoded_address, encoded_signature)
+    if decoded is None:
         return None
+    address, signature, email = decoded
     issued = int(issued_text)
     if str(issued) != issued_text:  # "0017" is not the 17 that was signed
         return None
