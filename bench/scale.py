@@ -306,6 +306,7 @@ BARE_COPY = """
 import json, sys, time
 sys.path.insert(0, {root!r})
 from digest import store
+from digest.store.db import copy_lines
 db = store.connect({database!r})
 columns = ["edition_id", "email", "status", "message_id", "updated_at", "created_at",
            "address", "name", "fields", "variant", "line", "due_at"]
@@ -313,7 +314,7 @@ rows = [tuple(str(r[c]) for c in columns) for r in db.all("SELECT * FROM deliver
 db.execute("TRUNCATE deliveries")  # the same rows into the same empty ledger
 started = time.perf_counter()
 with db.transaction():
-    db.copy_text("deliveries", columns, rows)
+    db.copy_text("deliveries", columns, copy_lines(rows, len(columns)))
 print(json.dumps({{"seconds": time.perf_counter() - started, "rows": len(rows)}}))
 """
 

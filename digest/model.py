@@ -6,7 +6,7 @@ tested alone and nothing downstream can change what upstream produced.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
@@ -107,13 +107,13 @@ class Edition:
         return tuple(a.id for s in self.sections for a in s.articles)
 
 
-@dataclass(frozen=True)
-class Subscriber:
-    """One row of the subscriber list, validated."""
+class Subscriber(NamedTuple):
+    """One row of the subscriber list, validated. (A named tuple, like
+    LedgerEntry: a send over a million-row list makes a million.)"""
 
     email: str
     name: str = ""
-    sections: frozenset[str] = field(default_factory=frozenset)
+    sections: frozenset[str] = frozenset()
     status: str = "active"
     line: int = 0
     # IANA zone from the optional `timezone` column; empty means the digest's own.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from digest.config import Look, Sender
 from digest.deliver.message import MessageSkeleton, build_skeleton
@@ -21,9 +22,9 @@ from digest.store.db import Database
 SEND, SUPPRESSED, NO_COPY, INACTIVE = "send", "suppressed", "no_copy", "inactive"
 
 
-@dataclass(frozen=True)
-class Copy:
-    """What one subscriber gets: a variant of the edition, or nothing and why."""
+class Copy(NamedTuple):
+    """What one subscriber gets: a variant of the edition, or nothing and why.
+    (A named tuple: one per reader of the list.)"""
 
     subscriber: Subscriber
     variant: str | None
@@ -77,8 +78,7 @@ def copies(audience: Audience, db: Database, subscribers: Iterable[Subscriber]) 
     memory stays flat however long the list is."""
     for batch in batches(subscribers, db.batch):
         keys = [sub.email.lower() for sub in batch]
-        reasons = state.suppressed_among(db, keys)
-        chosen = state.preferences_among(db, keys)
+        reasons, chosen = state.states_among(db, keys)
         for sub, key in zip(batch, keys, strict=True):
             yield audience.decide(current(sub, None, chosen.get(key)), reasons.get(key))
 

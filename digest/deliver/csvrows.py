@@ -60,6 +60,18 @@ def records(handle: TextIO, path: Path) -> Iterator[Record | RowError]:
     while True:
         lines.start()
         try:
+            number, line = lines.take()
+        except StopIteration:
+            return
+        if line is not None and '"' not in line:
+            # Without a quote, csv would split at each comma and nothing else:
+            # split here, at a third of the cost for the rows of a long list.
+            cells = line.rstrip("\r\n").split(",")
+            if cells != [""]:
+                yield number, _unguarded(cells) if "'" in line else cells
+            continue
+        lines.again.appendleft((number, line))
+        try:
             cells = next(reader)
         except StopIteration:
             return
@@ -68,7 +80,11 @@ def records(handle: TextIO, path: Path) -> Iterator[Record | RowError]:
             lines.rewind()
             continue
         if cells:
-            yield lines.first, [c[1:] if c.startswith(GUARDED) else c for c in cells]
+            yield lines.first, _unguarded(cells)
+
+
+def _unguarded(cells: list[str]) -> list[str]:
+    return [c[1:] if c.startswith(GUARDED) else c for c in cells]
 
 
 def guard(value: str) -> str:
@@ -102,10 +118,14 @@ class _Lines:
     def __iter__(self) -> _Lines:
         return self
 
+    def take(self) -> tuple[int, str | None]:
+        """The next physical line as it is, with its number (None: over the cap)."""
+        return self.again.popleft() if self.again else self._read()
+
     def __next__(self) -> str:
         if len(self.row) >= MAX_ROW_LINES:
             raise _BadRow
-        number, line = self.again.popleft() if self.again else self._read()
+        number, line = self.take()
         self.row.append((number, line))
         if line is None:
             raise _BadRow

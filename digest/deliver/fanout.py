@@ -54,14 +54,19 @@ def fan_out(
     # A fan-out run again numbers on after the rows the first one wrote.
     ids = MessageIds(secret, edition_id, domain, written)
     entries: list[LedgerEntry] = []
+    counts, size = result.counts, BATCH[db.backend]
     with Writer(db, edition_id, fresh) as write:
-        for copy in copies:
-            result.add(copy.reason)
-            if copy.variant is None:
+        # The loop a million readers pass through: kept to plain operations.
+        for sub, variant, reason in copies:
+            counts[reason] = counts.get(reason, 0) + 1
+            if variant is None:
                 continue
-            due = "" if waves is None else waves.due_at(copy.subscriber.timezone)
-            entries.append(_entry(copy, copy.variant, ids, due))
-            if len(entries) >= BATCH[db.backend]:
+            key = sub.email.lower()
+            due = "" if waves is None else waves.due_at(sub.timezone)
+            entries.append(
+                LedgerEntry(key, sub.email, sub.name, sub.extra, variant, ids(key), sub.line, due)
+            )
+            if len(entries) >= size:
                 write(entries)
                 entries = []
         write(entries)
@@ -114,12 +119,6 @@ class Writer:
                 pass
         finally:
             own.close()
-
-
-def _entry(copy: Copy, variant: str, ids: MessageIds, due_at: str) -> LedgerEntry:
-    sub = copy.subscriber
-    key = sub.email.lower()
-    return LedgerEntry(key, sub.email, sub.name, sub.extra, variant, ids(key), sub.line, due_at)
 
 
 def _write(db: Database, edition_id: str, entries: list[LedgerEntry], fresh: bool) -> None:

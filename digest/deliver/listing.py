@@ -7,7 +7,6 @@ memory stays flat whatever the length of either.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 
 from digest.deliver.subscribers import RowError, Seen, batches, read_subscribers, unique
@@ -56,8 +55,7 @@ def merged(sub: Subscriber, row: signups.SignupRow) -> Subscriber:
     """A CSV row whose reader also confirmed a sign-up: subscribed (a later
     unsubscribe lives in the suppressions, which still win), with the name and
     time zone they gave. Their sections were saved as their preferences."""
-    return replace(
-        sub,
+    return sub._replace(
         status="active",
         name=row.name or sub.name,
         timezone=row.timezone or sub.timezone,

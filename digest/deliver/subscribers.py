@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import TypeVar
@@ -160,24 +160,28 @@ class Seen:
 
     def first_lines(self, batch: list[tuple[str, int]]) -> list[int]:
         """For each (address, line): 0 when the address is new (now recorded),
-        else the line it was first on. One statement for the whole batch."""
+        else the line it was first on. Two statements for the whole batch:
+        the look-up returns only repeats (rare), the insert only new ones."""
         keys = [(email.lower(), line) for email, line in batch]
-        values = ", ".join("(?, ?)" for _ in keys)
-        inserted = {
-            row[0]
-            for row in self.db.execute(
-                f"INSERT INTO seen VALUES {values} ON CONFLICT DO NOTHING RETURNING email",
-                [value for pair in keys for value in pair],
+        marks = ", ".join("?" * len(keys))
+        found = dict(
+            self.db.execute(
+                f"SELECT email, line FROM seen WHERE email IN ({marks})", [k for k, _ in keys]
             )
-        }
-        answers = []
-        for key, _ in keys:
-            if key in inserted:
-                inserted.discard(key)  # the first in the batch was the one recorded
-                answers.append(0)
+        )
+        answers: list[int] = []
+        new: dict[str, int] = {}
+        for key, line in keys:
+            if key in found or key in new:
+                answers.append(found[key] if key in found else new[key])
             else:
-                found = self.db.execute("SELECT line FROM seen WHERE email = ?", (key,))
-                answers.append(int(found.fetchone()[0]))
+                new[key] = line
+                answers.append(0)
+        if new:
+            values = ", ".join("(?, ?)" for _ in new)
+            self.db.execute(
+                f"INSERT INTO seen VALUES {values}", [v for pair in new.items() for v in pair]
+            )
         return answers
 
     def first_line(self, email: str, line: int) -> int:
@@ -232,8 +236,7 @@ def with_database_state(db: Database, items: Iterable[Subscriber]) -> Iterator[S
     preferences page replace the CSV's), looked up 500 at a time."""
     for batch in batches(items, 500):
         keys = [sub.email.lower() for sub in batch]
-        reasons = audience.suppressed_among(db, keys)
-        chosen = audience.preferences_among(db, keys)
+        reasons, chosen = audience.states_among(db, keys)
         for sub, key in zip(batch, keys, strict=True):
             yield current(sub, reasons.get(key), chosen.get(key))
 
@@ -241,8 +244,8 @@ def with_database_state(db: Database, items: Iterable[Subscriber]) -> Iterator[S
 def current(sub: Subscriber, reason: str | None, chosen: frozenset[str] | None) -> Subscriber:
     """One subscriber with a suppression reason and preferred sections applied."""
     if reason is not None:
-        sub = replace(sub, status="bounced" if reason.startswith("bounced") else "unsubscribed")
-    return sub if chosen is None else replace(sub, sections=chosen)
+        sub = sub._replace(status="bounced" if reason.startswith("bounced") else "unsubscribed")
+    return sub if chosen is None else sub._replace(sections=chosen)
 
 
 def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:

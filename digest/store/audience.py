@@ -64,7 +64,30 @@ def preferences_among(db: Database, emails: Sequence[str]) -> dict[str, frozense
     return found
 
 
+def states_among(
+    db: Database, emails: Sequence[str]
+) -> tuple[dict[str, str], dict[str, frozenset[str]]]:
+    """`suppressed_among` and `preferences_among` at once: one round trip to
+    the server per batch instead of two, on the fan-out's critical path."""
+    reasons: dict[str, str] = {}
+    chosen: dict[str, frozenset[str]] = {}
+    for chunk in chunks(list(emails), db.batch):
+        where, params = db.where_in("email", chunk)
+        rows = db.all(
+            f"SELECT email, reason, NULL AS sections FROM suppressions WHERE {where} UNION ALL"
+            f" SELECT email, NULL AS reason, sections FROM preferences WHERE {where}",
+            params * 2,
+        )
+        for r in rows:
+            if r["sections"] is None:
+                reasons[str(r["email"])] = str(r["reason"])
+            else:
+                chosen[str(r["email"])] = frozenset(s for s in str(r["sections"]).split(";") if s)
+    return reasons, chosen
+
+
 def state_of(db: Database, email: str) -> tuple[str | None, frozenset[str] | None]:
     """(suppression reason or None, preferred sections or None) for one address."""
     key = email.lower()
-    return suppressed_among(db, [key]).get(key), preferences_among(db, [key]).get(key)
+    reasons, chosen = states_among(db, [key])
+    return reasons.get(key), chosen.get(key)

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 from digest.model import Delivery, LedgerEntry
-from digest.store.db import Database, PostgresDatabase, Row, marks, now
+from digest.store.db import Database, PostgresDatabase, Row, copy_lines, marks, now
 
 PENDING, SENDING, SENT, DEFERRED = "pending", "sending", "sent", "deferred"
 BOUNCED, FAILED, SUPPRESSED, CANCELLED = "bounced", "failed", "suppressed", "cancelled"
@@ -32,45 +32,45 @@ COLUMNS = (
 
 def add(db: Database, edition_id: str, entries: Sequence[LedgerEntry], fresh: bool = False) -> None:
     """Write pending rows; a row already there keeps its state and Message-ID,
-    and takes the newer copy details only while nothing final is recorded.
-    With PostgreSQL the rows travel by COPY (a million in seconds), straight
-    into the ledger when it is `fresh` (the edition has no row yet)."""
-    stamp = now()
-    rows = [
-        (
-            edition_id,
-            e.email,
-            PENDING,
-            e.message_id,
-            stamp,
-            stamp,
-            e.address,
-            e.name,
-            json.dumps(e.fields, ensure_ascii=False) if e.fields else "",
-            e.variant,
-            str(e.line),
-            e.due_at,
-        )
-        for e in entries
-    ]
-    if isinstance(db, PostgresDatabase) and fresh:
-        db.copy_text("deliveries", [c.strip() for c in COLUMNS.split(",")], rows)
-        return
+    and takes the newer copy details only while nothing final is recorded."""
     if isinstance(db, PostgresDatabase):
-        _copy_in(db, rows)
+        add_text(db, copy_text(edition_id, entries), fresh)
         return
-    db.executemany(f"INSERT INTO deliveries ({COLUMNS}) VALUES ({marks(12)}){UPSERT}", rows)
+    db.executemany(
+        f"INSERT INTO deliveries ({COLUMNS}) VALUES ({marks(12)}){UPSERT}",
+        _rows(edition_id, entries),
+    )
 
 
-def _copy_in(db: PostgresDatabase, rows: Sequence[Sequence[str]]) -> None:
-    """COPY into a temporary table, then one upsert into the ledger."""
+def copy_text(edition_id: str, entries: Sequence[LedgerEntry]) -> str:
+    """Pending rows in COPY's text format, for `add_text`."""
+    return copy_lines(_rows(edition_id, entries), 12)
+
+
+def add_text(db: PostgresDatabase, text: str, fresh: bool) -> None:
+    """`add` by COPY (a million rows in seconds): straight into the ledger
+    when it is `fresh` (the edition has no row yet), else into a temporary
+    table and from there by one upsert."""
+    columns = [c.strip() for c in COLUMNS.split(",")]
+    if fresh:
+        db.copy_text("deliveries", columns, text)
+        return
     db.execute(
         "CREATE TEMP TABLE IF NOT EXISTS ledger_in (LIKE deliveries INCLUDING DEFAULTS)"
         " ON COMMIT DELETE ROWS"
     )
     with db.transaction():
-        db.copy_text("ledger_in", [c.strip() for c in COLUMNS.split(",")], rows)
+        db.copy_text("ledger_in", columns, text)
         db.execute(f"INSERT INTO deliveries ({COLUMNS}) SELECT {COLUMNS} FROM ledger_in{UPSERT}")
+
+
+def _rows(edition_id: str, entries: Sequence[LedgerEntry]) -> list[tuple[str, ...]]:
+    stamp, dump = now(), json.dumps
+    return [
+        (edition_id, email, PENDING, message_id, stamp, stamp, address, name,
+         dump(fields, ensure_ascii=False) if fields else "", variant, str(line), due_at)
+        for email, address, name, fields, variant, message_id, line, due_at in entries
+    ]  # fmt: skip
 
 
 def _delivery(r: Row) -> Delivery:

@@ -49,6 +49,6 @@ def test_database_state_beats_the_list_and_is_read_500_addresses_a_query(tmp_pat
     assert decided["r7@example.org"].reason == SEND and decided["r7@example.org"].variant == FULL
     assert decided["r8@example.org"].reason == NO_COPY  # science only, none this time
     assert decided["gone@example.org"].reason == INACTIVE
-    # Three batches of at most 500: one suppression and one preference query each.
-    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 6
+    # Three batches of at most 500: one query each, for suppressions and preferences.
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 3
     db.close()

@@ -128,6 +128,11 @@ def test_suppressions_and_preferences_are_read_by_batch(db: Database) -> None:
     keys = [f"r{n}@x.org" for n in range(1200)] + ["grace@example.org", "ada@example.org"]
     assert audience.suppressed_among(db, keys) == {"grace@example.org": "bounced: 550"}
     assert audience.preferences_among(db, keys) == {"ada@example.org": {"tech", "science"}}
+    audience.set_preferences(db, "grace@example.org", [])  # suppressed, and chose every section
+    assert audience.states_among(db, keys) == (
+        {"grace@example.org": "bounced: 550"},
+        {"ada@example.org": {"tech", "science"}, "grace@example.org": frozenset()},
+    )
     assert audience.unsuppress(db, "grace@example.org", "bounced") is True
     assert audience.count_suppressed(db) == 0
 
@@ -192,3 +197,17 @@ def test_hostile_values_reach_the_ledger_intact(db: Database, fresh: bool) -> No
     ledger.add(db, "ed", [entry], fresh=fresh)
     [row] = ledger.claim(db, "ed", [ledger.PENDING], "w1")
     assert (row.name, row.fields, row.message_id, row.line) == (name, fields, "<m\\1>", 7)
+
+
+def test_one_hostile_row_among_plain_ones_is_escaped_and_the_rest_kept(db: Database) -> None:
+    # COPY text is escaped a whole batch at once when no value needs it:
+    # one value that does must not slip through with the plain rows.
+    plain = [
+        LedgerEntry(f"r{n}@x.org", f"R{n}@x.org", f"R {n}", (), "", f"<m{n}>") for n in range(5)
+    ]
+    odd = LedgerEntry("odd@x.org", "odd@x.org", "a\tb", (("k", "c\\d"),), "", "<m\r>")
+    ledger.add(db, "ed", [*plain[:3], odd, *plain[3:]], fresh=True)
+    rows = {r.email: r for r in ledger.claim(db, "ed", [ledger.PENDING], "w1")}
+    assert [rows[e.email].name for e in plain] == [e.name for e in plain]
+    assert (rows["odd@x.org"].name, rows["odd@x.org"].fields) == ("a\tb", (("k", "c\\d"),))
+    assert rows["odd@x.org"].message_id == "<m\r>"
