@@ -77,10 +77,17 @@ def copies(audience: Audience, db: Database, subscribers: Iterable[Subscriber]) 
     batch at a time (500 addresses with SQLite, 10,000 with PostgreSQL):
     memory stays flat however long the list is."""
     for batch in batches(subscribers, db.batch):
-        keys = [sub.email.lower() for sub in batch]
-        reasons, chosen = state.states_among(db, keys)
-        for sub, key in zip(batch, keys, strict=True):
-            yield audience.decide(current(sub, None, chosen.get(key)), reasons.get(key))
+        yield from decided(audience, db, batch)
+
+
+def decided(audience: Audience, db: Database, batch: list[Subscriber]) -> list[Copy]:
+    """`copies` for one batch, with one look-up for all of it."""
+    keys = [sub.email.lower() for sub in batch]
+    reasons, chosen = state.states_among(db, keys)
+    return [
+        audience.decide(current(sub, None, chosen.get(key)), reasons.get(key))
+        for sub, key in zip(batch, keys, strict=True)
+    ]
 
 
 class Variants:

@@ -22,7 +22,6 @@ MAX_ROW_LINES = 100
 # Cells a spreadsheet would run as a formula are written with a leading
 # apostrophe (OWASP's rule against CSV injection); reading takes it off.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-GUARDED = tuple("'" + c for c in FORMULA_START)
 
 
 @dataclass(frozen=True)
@@ -84,12 +83,19 @@ def records(handle: TextIO, path: Path) -> Iterator[Record | RowError]:
 
 
 def _unguarded(cells: list[str]) -> list[str]:
-    return [c[1:] if c.startswith(GUARDED) else c for c in cells]
+    return [c[1:] if c.startswith("'") and _formula(c) else c for c in cells]
 
 
 def guard(value: str) -> str:
-    """A cell a spreadsheet would run as a formula gets a leading apostrophe."""
-    return "'" + value if value.startswith(FORMULA_START) else value
+    """A cell a spreadsheet would run as a formula gets a leading apostrophe,
+    and so does one that only looks guarded ("'=x" is written "''=x"), so
+    that reading takes one off and gives back what was written."""
+    return "'" + value if _formula(value) else value
+
+
+def _formula(value: str) -> bool:
+    """A formula start after any leading apostrophes."""
+    return value.lstrip("'").startswith(FORMULA_START)
 
 
 class _BadRow(Exception):

@@ -7,9 +7,10 @@ memory stays flat whatever the length of either.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from itertools import chain
 from pathlib import Path
 
-from digest.deliver.subscribers import RowError, Seen, batches, read_subscribers, unique
+from digest.deliver.subscribers import RowError, Seen, batches, read_subscribers, unique_among
 from digest.model import Subscriber
 from digest.store import signups
 from digest.store.db import Database
@@ -20,35 +21,42 @@ def everyone(
 ) -> Iterator[Subscriber]:
     """Every valid reader (any status): the CSV's first, then sign-ups that
     are only in the database. Bad CSV rows go to `on_problem` as found."""
+    return chain.from_iterable(everyone_by_batch(path, db, on_problem))
+
+
+def everyone_by_batch(
+    path: Path, db: Database, on_problem: Callable[[RowError], None]
+) -> Iterator[list[Subscriber]]:
+    """`everyone`, a batch (a look-up's worth) at a time: for the fan-out,
+    whose every step then works on a list rather than passing a million
+    readers one by one through each."""
     seen = Seen()
     try:
-        yield from _listed(path, db, on_problem, seen)
+        for batch in batches(read_subscribers(path), db.batch):
+            valid = []
+            for item in unique_among(batch, path, seen):
+                if isinstance(item, RowError):
+                    on_problem(item)
+                else:
+                    valid.append(item)
+            yield _with_signups(db, valid)
         after = ""
         while rows := signups.confirmed_after(db, after):
             after = rows[-1].email
-            for row in rows:
-                # A sign-up of an address the CSV holds was merged into its row.
-                if not seen.first_line(row.email, 0):
-                    yield from_signup(row)
+            # A sign-up of an address the CSV holds was merged into its row.
+            yield [from_signup(row) for row in rows if not seen.first_line(row.email, 0)]
     finally:
         seen.close()
 
 
-def _listed(
-    path: Path, db: Database, on_problem: Callable[[RowError], None], seen: Seen
-) -> Iterator[Subscriber]:
-    def valid() -> Iterator[Subscriber]:
-        for item in unique(read_subscribers(path), path, seen):
-            if isinstance(item, RowError):
-                on_problem(item)
-            else:
-                yield item
-
-    for batch in batches(valid(), db.batch):
-        confirmed = signups.confirmed_among(db, [sub.email.lower() for sub in batch])
-        for sub in batch:
-            row = confirmed.get(sub.email.lower())
-            yield sub if row is None else merged(sub, row)
+def _with_signups(db: Database, batch: list[Subscriber]) -> list[Subscriber]:
+    confirmed = signups.confirmed_among(db, [sub.email.lower() for sub in batch])
+    if not confirmed:
+        return batch
+    return [
+        sub if (row := confirmed.get(sub.email.lower())) is None else merged(sub, row)
+        for sub in batch
+    ]
 
 
 def merged(sub: Subscriber, row: signups.SignupRow) -> Subscriber:

@@ -9,13 +9,14 @@ import logging
 import threading
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from itertools import chain
 from urllib.parse import urlsplit
 
 from digest.config import Settings
 from digest.config.load import is_loopback
-from digest.deliver.audience import Audience, Variants, copies
+from digest.deliver.audience import Audience, Variants, decided
 from digest.deliver.fanout import FanOut, fan_out
-from digest.deliver.listing import everyone
+from digest.deliver.listing import everyone_by_batch
 from digest.deliver.message import sender_address
 from digest.deliver.policy import policy_from
 from digest.deliver.send import DeliveryReport, ProgressFn, deliver
@@ -115,8 +116,9 @@ def _fan_out(
     waves: Waves | None = None,
 ) -> FanOut:
     domain = sender_address(settings.from_addr).rsplit("@", 1)[1]
-    everybody = everyone(settings.subscribers, db, errors.append)
-    chosen = copies(audience_for(settings, edition), db, everybody)
+    audience = audience_for(settings, edition)
+    groups = everyone_by_batch(settings.subscribers, db, errors.append)
+    chosen = chain.from_iterable(decided(audience, db, batch) for batch in groups)
     return fan_out(db, edition.id, chosen, secret, domain, waves)
 
 

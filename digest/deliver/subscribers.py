@@ -99,7 +99,7 @@ def _is_text(values: Iterable[object]) -> bool:
 
 
 def parse_row(values: list[str], at: Columns, path: Path, line: int) -> Subscriber | RowError:
-    if not all(map(str.isascii, values)) and not _is_text(values):
+    if not "".join(values).isascii() and not _is_text(values):
         return RowError(str(path), line, "not UTF-8 text; save the list as UTF-8")
     # A short row's missing cells are empty, and so is the cell at `at.width`
     # (where the columns the header lacks point).
@@ -107,12 +107,15 @@ def parse_row(values: list[str], at: Columns, path: Path, line: int) -> Subscrib
     cells.append("")
     raw = cells[at.email].strip()
     try:
-        address = addresses.normalized(raw)
+        address = addresses.plain(raw) or addresses.normalized(raw)
     except EmailNotValidError as e:
         return RowError(str(path), line, f"invalid address {raw!r}: {e}")
-    status = cells[at.status].strip().lower() or "active"
-    if status not in STATUSES:
-        return RowError(str(path), line, f"status {status!r} is not one of {', '.join(STATUSES)}")
+    status = cells[at.status] or "active"
+    if status not in STATUSES:  # as written most often; else trimmed and in lower case
+        status = status.strip().lower() or "active"
+        if status not in STATUSES:
+            message = f"status {status!r} is not one of {', '.join(STATUSES)}"
+            return RowError(str(path), line, message)
     zone = cells[at.timezone].strip()
     if zone and zone not in _zones():
         return RowError(
@@ -203,17 +206,27 @@ def unique(
     seen = seen or Seen()
     try:
         for batch in batches(items, 500):
-            rows = [(i.email, i.line) for i in batch if isinstance(i, Subscriber)]
-            firsts = iter(seen.first_lines(rows) if rows else [])
-            for item in batch:
-                first = next(firsts) if isinstance(item, Subscriber) else 0
-                if first and isinstance(item, Subscriber):
-                    message = f"duplicate of line {first} ({item.email}); the first row wins"
-                    item = RowError(str(path), item.line, message, duplicate_of=first)
-                yield item
+            yield from unique_among(batch, path, seen)
     finally:
         if own:
             seen.close()
+
+
+def unique_among(
+    batch: list[Subscriber | RowError], path: Path, seen: Seen
+) -> list[Subscriber | RowError]:
+    """`unique` for one batch of rows (of any length, looked up 500 at a time)."""
+    out: list[Subscriber | RowError] = []
+    for part in batches(batch, 500):
+        rows = [(i.email, i.line) for i in part if isinstance(i, Subscriber)]
+        firsts = iter(seen.first_lines(rows) if rows else [])
+        for item in part:
+            first = next(firsts) if isinstance(item, Subscriber) else 0
+            if first and isinstance(item, Subscriber):
+                message = f"duplicate of line {first} ({item.email}); the first row wins"
+                item = RowError(str(path), item.line, message, duplicate_of=first)
+            out.append(item)
+    return out
 
 
 def unique_subscribers(path: Path) -> Iterator[Subscriber | RowError]:
