@@ -6,6 +6,7 @@ from the audience, as in the send. The server lives in `server.py`.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -13,8 +14,8 @@ from pathlib import Path
 from digest import job
 from digest.config import Settings
 from digest.deliver.audience import SEND, Copy, Variants, copies
+from digest.deliver.listing import everyone
 from digest.deliver.run import audience_for
-from digest.deliver.subscribers import RowError, unique_subscribers
 from digest.edition import NOTE, load_edition
 from digest.errors import DigestError
 from digest.model import Edition, Subscriber
@@ -89,12 +90,10 @@ def readers(
     found, problems = [sample_reader()], list[str]()
     if not settings.subscribers.is_file():
         return tuple(found), problems
-    rows: list[Subscriber] = []
-    for row in islice(unique_subscribers(settings.subscribers), PICKER_LIMIT):
-        if isinstance(row, RowError):
-            problems.append(str(row))
-        else:
-            rows.append(row)
+    # The list as the send reads it: CSV rows with what confirmed sign-ups
+    # say about them, then sign-ups the CSV does not hold.
+    listed = everyone(settings.subscribers, db, lambda row: problems.append(str(row)))
+    rows = list(islice(listed, PICKER_LIMIT))
     found += [_reader(copy) for copy in copies(audience_for(settings, edition), db, rows)]
     return tuple(found), problems
 
@@ -104,7 +103,11 @@ def _reader(copy: Copy) -> Reader:
     chosen = ", ".join(sorted(sub.sections)) or "every section"
     status = "" if copy.reason in (SEND, "no_copy") else f", {copy.reason}"
     label = f"{sub.name or sub.email} <{sub.email}> ({chosen}{status})"
-    return Reader(f"line-{sub.line}", label, copy)
+    if sub.line:
+        return Reader(f"line-{sub.line}", label, copy)
+    # A sign-up that is only in the database has no line: a key from its address.
+    digest = hashlib.blake2b(sub.email.lower().encode(), digest_size=6).hexdigest()
+    return Reader(f"signup-{digest}", f"{label} [sign-up]", copy)
 
 
 def view_for(built: Built, key: str) -> View:

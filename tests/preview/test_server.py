@@ -28,7 +28,7 @@ from digest.errors import SubscriberError
 from digest.model import Edition
 from digest.preview import build as build_preview
 from digest.preview.server import PreviewServer
-from digest.store import audience, editions, ledger
+from digest.store import audience, editions, ledger, signups
 from tests.conftest import settings_for
 from tests.smtp_server import PortZeroController, RecordingHandler
 
@@ -268,6 +268,33 @@ def test_picker_follows_the_database_and_changes_no_subscriber_state(project: Pa
     with store.opened(settings.database) as db:
         assert audience.state_of(db, "ada@example.org") == (None, frozenset({"science"}))
         assert audience.count_suppressed(db) == 0
+
+
+def test_the_picker_reads_the_list_as_the_send_does_with_its_sign_ups(project: Path) -> None:
+    settings = settings_for(project)
+    stamp = "2026-11-30T06:00:00+00:00"
+    with store.opened(settings.database) as db:
+        # Grace also confirmed a web sign-up (the database wins), and Zoe is
+        # only in the database.
+        for address, name in (
+            ("grace@example.org", "Rear Admiral Hopper"),
+            ("Zoe@Example.org", "Zoe"),
+        ):
+            signups.request(db, address, name, (), "", stamp)
+            assert signups.confirm(db, address, stamp)
+    running = start(settings)
+    try:
+        readers = {r["label"]: r["key"] for r in state(running)["readers"]}
+        assert "Rear Admiral Hopper <grace@example.org> (technology)" in readers
+        zoe = readers["Zoe <Zoe@Example.org> (every section) [sign-up]"]
+        assert zoe.startswith("signup-")
+        assert "Hello Zoe," in get(running, f"/email.txt?reader={zoe}")
+        assert "Hello Rear Admiral Hopper," in get(running, "/email.txt?reader=line-3")
+    finally:
+        running.stop()
+    planned = job.dry_run(settings)
+    # The dry run counts the same readers: ada, grace, edsger and zoe.
+    assert planned["counts"]["to_send"] == 4 and "Zoe@Example.org" in planned["samples"]
 
 
 def test_a_suppressed_reader_is_shown_getting_nothing_and_why(project: Path) -> None:
