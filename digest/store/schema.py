@@ -198,6 +198,17 @@ def _waves(db: Database) -> None:
     _add_column(db, "deliveries", "due_at", "TEXT NOT NULL DEFAULT ''")
 
 
+def _mail_queue(db: Database) -> None:
+    """Mail `digest serve` sends itself, kept until the server takes it."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS mail_queue ("
+        " key TEXT PRIMARY KEY, sender TEXT NOT NULL, recipient TEXT NOT NULL,"
+        " raw TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+        " last_error TEXT NOT NULL DEFAULT '', next_try TEXT NOT NULL, created_at TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS mail_queue_next_try ON mail_queue(next_try)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "release 0.1 schema", _baseline),
     Migration(2, "edition lifecycle; ledger rows carry their copy", _lifecycle),
@@ -205,6 +216,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "bounces reported later, matched to their delivery", _bounces),
     Migration(5, "ledger rows carry their wave's due time", _waves),
     Migration(6, "compiled variants per edition; workers", _workers),
+    Migration(7, "a queue for the mail digest serve sends itself", _mail_queue),
 )
 LATEST = MIGRATIONS[-1].version
 

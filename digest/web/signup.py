@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import quote
 from zoneinfo import available_timezones
@@ -18,6 +18,7 @@ from digest.deliver import signup
 from digest.deliver.message import bounce_mailbox
 from digest.errors import SignupError, TooManyRequests
 from digest.store import Database
+from digest.store.pool import Connections
 from digest.web.http import Request, Response
 from digest.web.mailer import Mailer
 
@@ -30,6 +31,7 @@ class Site(Protocol):
 
     settings: Settings
     list_id: str
+    connections: Connections
 
     def db(self) -> Database: ...
     def secret(self) -> bytes: ...
@@ -48,7 +50,8 @@ class SignupPages:
     def __init__(self, site: Site) -> None:
         self.site = site
         self.settings = site.settings
-        self.mailer = Mailer(site.settings.smtp)
+        hours = timedelta(hours=site.settings.confirm_hours)  # its link is dead by then
+        self.mailer = Mailer(site.settings.smtp, site.connections, hours)
         self.zones = available_timezones()
 
     def routes(self) -> dict[str, dict[str, Any]]:

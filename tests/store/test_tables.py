@@ -5,12 +5,13 @@ answers, upserts keep what they must, transactions roll back whole."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 
 from digest import store
 from digest.model import LedgerEntry
-from digest.store import articles, audience, editions, ledger, meta, schema, slots
+from digest.store import articles, audience, editions, ledger, mailqueue, meta, schema, slots
 from digest.store.db import Database
 
 ENTRY = LedgerEntry("ada@example.org", "Ada@example.org", "Ada", (("Company", "AE"),), "", "<m>")
@@ -211,3 +212,20 @@ def test_one_hostile_row_among_plain_ones_is_escaped_and_the_rest_kept(db: Datab
     assert [rows[e.email].name for e in plain] == [e.name for e in plain]
     assert (rows["odd@x.org"].name, rows["odd@x.org"].fields) == ("a\tb", (("k", "c\\d"),))
     assert rows["odd@x.org"].message_id == "<m\r>"
+
+
+def test_the_mail_queue_keeps_mail_until_taken_and_never_hands_it_out_twice(db: Database) -> None:
+    first = mailqueue.add(db, "bounces@x.org", "a@x.org", b"Subject: one\r\n\r\n\xc3\xa9\r\n")
+    second = mailqueue.add(db, "bounces@x.org", "b@x.org", b"Subject: two\r\n\r\nhi\r\n")
+    [taken] = mailqueue.claim(db, timedelta(minutes=10), limit=1)
+    assert (taken.key, taken.raw) == (first, b"Subject: one\r\n\r\n\xc3\xa9\r\n")
+    # Held: another sender (another serve) gets the other one, then nothing.
+    assert [q.key for q in mailqueue.claim(db, timedelta(minutes=10))] == [second]
+    assert mailqueue.claim(db, timedelta(minutes=10)) == []
+    assert (mailqueue.due(db), mailqueue.waiting(db)) == (0, 2)
+    mailqueue.later(db, first, "421 busy", timedelta(seconds=-1))  # due again
+    [again] = mailqueue.claim(db, timedelta(minutes=10))
+    assert (again.key, again.attempts) == (first, 1)
+    mailqueue.remove(db, first)
+    mailqueue.remove(db, second)
+    assert mailqueue.waiting(db) == 0

@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 from digest import job, store
 from digest.deliver import tokens
-from digest.store import audience, signups
+from digest.store import audience, mailqueue, signups
+from tests.cli.test_send import free_port
 from tests.conftest import settings_for
 from tests.web.test_app import LIST_ID, SECRET, Server, Site, add_article, received, start
 
@@ -320,7 +321,7 @@ def test_export_includes_sign_ups_with_status_and_time_of_consent(
 
 
 def test_sign_up_in_the_maildir_setting(project: Path) -> None:
-    """`make demo`'s setting: no SMTP server, every message into the outbox."""
+    """`make demo`'s setting: no SMTP server, every message into the mailqueue."""
     site = Site(settings_for(project))
     try:
         answer = site.http.post("/subscribe", data={"email": "demo@example.org"})
@@ -387,3 +388,38 @@ def test_with_local_time_the_form_asks_for_the_time_zone(
         assert 'name="timezone"' not in plain.http.get("/subscribe").text
     finally:
         plain.stop()
+
+
+def test_a_confirmation_waits_in_the_mail_queue_while_the_relay_is_down(
+    project: Path, smtp_server: Server
+) -> None:
+    down = Site(
+        settings_for(
+            project,
+            DIGEST_SMTP_HOST="127.0.0.1",
+            DIGEST_SMTP_PORT=str(free_port()),  # nothing listens there
+            DIGEST_SMTP_SECURITY="none",
+        )
+    )
+    try:
+        answer = sign_up(down, "late@example.org")
+        assert "Check your inbox" in answer  # the same answer as when mail goes at once
+        down.server.digest.signup.mailer.idle()
+    finally:
+        down.stop()  # the serve stops with the message kept
+    with store.opened(down.settings.database) as db:
+        assert mailqueue.waiting(db) == 1 and mailqueue.due(db) == 0  # tried, and waiting
+        row = db.one("SELECT attempts, last_error FROM mail_queue")
+        assert row is not None and row["attempts"] == 1
+        assert "cannot reach SMTP server" in str(row["last_error"])
+        db.execute(
+            "UPDATE mail_queue SET next_try = ?", ("2026-01-01T00:00:00+00:00",)
+        )  # its time came
+    up = start(project, smtp_server)  # a serve that starts sends what was left
+    try:
+        [message] = mails_to(up, smtp_server, "late@example.org")
+        assert re.search(r"/confirm\?token=\S+", message.get_body(("plain",)).get_content())
+    finally:
+        up.stop()
+    with store.opened(up.settings.database) as db:
+        assert mailqueue.waiting(db) == 0
