@@ -296,6 +296,18 @@ def marks(count: int) -> str:
     return ", ".join("?" * count)
 
 
+def claimable(db: Database, select: str) -> str:
+    """The CTE body for a claim (`WITH chosen AS ... UPDATE ... WHERE key IN
+    (SELECT key FROM chosen)`): with PostgreSQL, rows another claim holds are
+    skipped (FOR UPDATE SKIP LOCKED), so no row goes to two claimers. It is
+    materialized: inside `IN (...)` PostgreSQL may scan the subquery again,
+    and a rescan skips the rows this statement just locked and takes the
+    next ones, so one claim would take far more than its LIMIT."""
+    if db.backend == "postgres":
+        return f"MATERIALIZED ({select} FOR UPDATE SKIP LOCKED)"
+    return f"({select})"
+
+
 STORE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error,)
 with contextlib.suppress(ImportError):
     import psycopg as _psycopg

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 from digest.model import Delivery, LedgerEntry
-from digest.store.db import Database, PostgresDatabase, Row, copy_lines, marks, now
+from digest.store.db import Database, PostgresDatabase, Row, claimable, copy_lines, marks, now
 
 PENDING, SENDING, SENT, DEFERRED = "pending", "sending", "sent", "deferred"
 BOUNCED, FAILED, SUPPRESSED, CANCELLED = "bounced", "failed", "suppressed", "cancelled"
@@ -109,15 +109,10 @@ def claim(
         "SELECT email FROM deliveries WHERE edition_id = ?"
         f" AND status IN ({marks(len(statuses))}){before} ORDER BY email LIMIT ?"
     )
-    # Materialized: inside `IN (...)` PostgreSQL may scan the subquery again,
-    # and a rescan skips the rows this statement just locked and takes the
-    # next ones, so one claim would take far more than `limit`.
-    pg = db.backend == "postgres"
-    chosen = f"MATERIALIZED ({chosen} FOR UPDATE SKIP LOCKED)" if pg else f"({chosen})"
     rows = db.all(
-        f"WITH chosen AS {chosen} UPDATE deliveries SET status = ?, worker = ?, updated_at = ?"
-        " WHERE edition_id = ? AND email IN (SELECT email FROM chosen) RETURNING email,"
-        " address, name, fields, variant, message_id, line, attempts, status",
+        f"WITH chosen AS {claimable(db, chosen)} UPDATE deliveries SET status = ?, worker = ?,"
+        " updated_at = ? WHERE edition_id = ? AND email IN (SELECT email FROM chosen)"
+        " RETURNING email, address, name, fields, variant, message_id, line, attempts, status",
         (edition_id, *statuses, *filters, limit, SENDING, worker, now(), edition_id),
     )
     return sorted((_delivery(r) for r in rows), key=lambda d: d.email)

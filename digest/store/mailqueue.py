@@ -12,7 +12,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
-from digest.store.db import Database, now
+from digest.store.db import Database, claimable, now
 
 
 class Queued(NamedTuple):
@@ -46,10 +46,8 @@ def claim(db: Database, hold: timedelta, limit: int = 20) -> list[Queued]:
     be taken again then)."""
     moment = datetime.now(UTC)
     chosen = "SELECT key FROM mail_queue WHERE next_try <= ? ORDER BY next_try LIMIT ?"
-    pg = db.backend == "postgres"
-    chosen = f"MATERIALIZED ({chosen} FOR UPDATE SKIP LOCKED)" if pg else f"({chosen})"
     rows = db.all(
-        f"WITH chosen AS {chosen} UPDATE mail_queue SET next_try = ?"
+        f"WITH chosen AS {claimable(db, chosen)} UPDATE mail_queue SET next_try = ?"
         " WHERE key IN (SELECT key FROM chosen)"
         " RETURNING key, sender, recipient, raw, attempts, created_at",
         (_at(moment), limit, _at(moment + hold)),
