@@ -44,7 +44,8 @@ def everyone_by_batch(
         while rows := signups.confirmed_after(db, after):
             after = rows[-1].email
             # A sign-up of an address the CSV holds was merged into its row.
-            yield [from_signup(row) for row in rows if not seen.first_line(row.email, 0)]
+            firsts = seen.first_lines([(row.email, 0) for row in rows])
+            yield [from_signup(row) for row, first in zip(rows, firsts, strict=True) if not first]
     finally:
         seen.close()
 

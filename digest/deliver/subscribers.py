@@ -187,10 +187,6 @@ class Seen:
             )
         return answers
 
-    def first_line(self, email: str, line: int) -> int:
-        """0 when the address is new (and now recorded), else the line it was first on."""
-        return self.first_lines([(email, line)])[0]
-
     def close(self) -> None:
         self.db.close()
 
