@@ -28,10 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.send import (  # noqa: E402  (the path above makes bench importable)
-    collected_edition,
     ed25519_key,
     fresh,
     measure,
+    message_maker,
     rsa_key,
     settings_for,
     smtp_sink,
@@ -73,20 +73,7 @@ def child_send(folder: Path, env: dict[str, str]) -> Figures:
 
 def sample_message(folder: Path) -> Any:
     """One subscriber's message of the 12-article edition, with a further field."""
-    from digest import store
-    from digest.deliver.message import MessageIds, build_skeleton, render_message
-    from digest.render import compile_edition
-    from digest.store import meta
-
-    settings = settings_for(folder)
-    db = store.connect(settings.database)
-    secret = meta.signing_key(db, settings.secret_key)
-    edition = collected_edition(settings, db)
-    skeleton = build_skeleton(compile_edition(edition, settings.look), settings.sender, secret)
-    email = "reader@example.org"
-    mid = MessageIds(secret, edition.id, skeleton.domain)(email)
-    extra = (("Company", "Ærø  Næringsliv AS"),)
-    return render_message(skeleton, settings.base_url, email, "Zoë Ørsted", mid, extra)
+    return message_maker(folder)("Zoë Ørsted", (("Company", "Ærø  Næringsliv AS"),))
 
 
 def per_call(call: Callable[[], object], n: int) -> float:

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -242,9 +243,9 @@ def child_fanout(folder: Path, rows: int, generated: bool) -> dict[str, float]:
     return figures
 
 
-def child_message(folder: Path, rounds: int) -> dict[str, float]:
-    """Size of one subscriber's message and the cost of rendering it (DKIM
-    signing is measured by bench/scale.py --only dkim)."""
+def message_maker(folder: Path) -> Callable[[str, tuple[tuple[str, str], ...]], Any]:
+    """Renders one subscriber's message of the 12-article edition (compiled
+    once here), for a reader's name and further fields."""
     from digest import store
     from digest.deliver.message import MessageIds, build_skeleton, render_message
     from digest.render import compile_edition
@@ -257,11 +258,18 @@ def child_message(folder: Path, rounds: int) -> dict[str, float]:
     skeleton = build_skeleton(compile_edition(edition, settings.look), settings.sender, secret)
     email = "reader@example.org"
     mid = MessageIds(secret, edition.id, skeleton.domain)(email)
-    message = bytes(render_message(skeleton, settings.base_url, email, "Reader", mid))
+    return lambda name, extra: render_message(skeleton, settings.base_url, email, name, mid, extra)
+
+
+def child_message(folder: Path, rounds: int) -> dict[str, float]:
+    """Size of one subscriber's message and the cost of rendering it (DKIM
+    signing is measured by bench/scale.py --only dkim)."""
+    make = message_maker(folder)
+    message = bytes(make("Reader", ()))
     figures: dict[str, float] = {"message_kb": len(message) / 1024}
     start = time.perf_counter()
     for _ in range(rounds):
-        bytes(render_message(skeleton, settings.base_url, email, "Reader", mid))
+        bytes(make("Reader", ()))
     figures["render_us"] = (time.perf_counter() - start) / rounds * 1e6
     return figures
 

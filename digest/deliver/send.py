@@ -159,7 +159,9 @@ def _job(row: Delivery, skeleton: MessageSkeleton) -> Job:
     sender = return_path(skeleton, row.message_id)
     return Job(
         row.email,
-        row.address,
+        # An international domain goes in its ASCII form; only a non-ASCII
+        # local part needs SMTPUTF8 (the transport says when it cannot).
+        envelope_address(row.address),
         row.name,
         skeleton,
         row.message_id,
@@ -251,9 +253,6 @@ class _Run:
                 self._submit(job)
 
     def _submit(self, job: Job) -> None:
-        # An international domain goes in its ASCII form; only a non-ASCII
-        # local part needs SMTPUTF8 (the transport says when it cannot).
-        job = replace(job, address=envelope_address(job.address))
         try:
             message = render_message(
                 job.skeleton, self.base_url, job.address, job.name, job.message_id, job.extra

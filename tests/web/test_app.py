@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -73,15 +72,6 @@ def start(project: Path, smtp: Server, **env: str) -> Site:
             **env,
         )
     )
-
-
-@pytest.fixture
-def site(project: Path, smtp_server: Server) -> Iterator[Site]:
-    running = start(project, smtp_server)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def token(email: str) -> str:

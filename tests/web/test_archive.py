@@ -5,29 +5,18 @@ parser), and each web edition's title, description and canonical link."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import feedparser
 import lxml.html
-import pytest
 
 from digest import job, store
 from digest.edition import to_json
 from digest.model import Edition, EditionArticle, EditionSection
 from digest.store import editions
-from tests.web.test_app import Server, Site, start
+from tests.web.test_app import Site
 
 TITLE = "Solid-State Batteries Leave the Lab for the Factory Floor"
-
-
-@pytest.fixture
-def site(project: Path, smtp_server: Server) -> Iterator[Site]:
-    running = start(project, smtp_server)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def test_the_archive_lists_date_subject_and_headlines(site: Site) -> None:

@@ -4,28 +4,17 @@ width: readable, nothing wider than the screen, and the button works."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from digest import store
 from digest.store import signups
 from tests.browser import chromium, set_viewport
-from tests.web.test_app import Server, Site, start, token
+from tests.web.test_app import Server, Site, token
 
 PHONE = 375
-
-
-@pytest.fixture
-def site(project: Path, smtp_server: Server) -> Iterator[Site]:
-    running = start(project, smtp_server)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def fits(driver: object) -> bool:

@@ -10,7 +10,6 @@ import io
 import json
 import re
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -28,15 +27,6 @@ from tests.web.test_app import LIST_ID, SECRET, Server, Site, add_article, recei
 
 PROBE = "<x-probe>"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-
-
-@pytest.fixture
-def site(project: Path, smtp_server: Server) -> Iterator[Site]:
-    running = start(project, smtp_server)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def mails_to(site: Site, smtp: Server, address: str) -> list[EmailMessage]:
